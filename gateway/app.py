@@ -133,15 +133,16 @@ def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 MEMORY_ROUTES = [
-    # The fixed sub-paths come before {memory_id}, which would otherwise swallow them.
-    ("/v1/users/{user_id}/memories/export", "export", "GET"),
-    ("/v1/users/{user_id}/memories/search", "search", "POST"),
-    ("/v1/users/{user_id}/memories", "list", "GET"),
-    ("/v1/users/{user_id}/memories", "create", "POST"),
-    ("/v1/users/{user_id}/memories", "erase", "DELETE"),
-    ("/v1/users/{user_id}/memories/{memory_id}", "get", "GET"),
-    ("/v1/users/{user_id}/memories/{memory_id}", "patch", "PATCH"),
-    ("/v1/users/{user_id}/memories/{memory_id}", "delete", "DELETE"),
+    # The fixed sub-paths come before {memory_id}, which would otherwise swallow them. User ids
+    # may hold "/" (sent as %2F, which the server decodes before routing): hence ":path".
+    ("/v1/users/{user_id:path}/memories/export", "export", "GET"),
+    ("/v1/users/{user_id:path}/memories/search", "search", "POST"),
+    ("/v1/users/{user_id:path}/memories", "list", "GET"),
+    ("/v1/users/{user_id:path}/memories", "create", "POST"),
+    ("/v1/users/{user_id:path}/memories", "erase", "DELETE"),
+    ("/v1/users/{user_id:path}/memories/{memory_id}", "get", "GET"),
+    ("/v1/users/{user_id:path}/memories/{memory_id}", "patch", "PATCH"),
+    ("/v1/users/{user_id:path}/memories/{memory_id}", "delete", "DELETE"),
 ]
 
 

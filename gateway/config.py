@@ -134,14 +134,18 @@ class EmbeddingConfig(_Section):
 
 class RetrievalConfig(_Section):
     timeout_ms: int = Field(150, ge=1)
-    top_k: int = Field(40, ge=1, le=1000)
+    #: Candidates ranked per request; the budget then keeps as many whole ones as fit.
+    top_k: int = Field(200, ge=1, le=1000)
     min_score: float = Field(0.0, ge=0.0)
     #: Memories lose half their recency weight every this many days; null disables decay.
     half_life_days: float | None = Field(180.0, gt=0)
     #: The weight of decay: a memory never falls below this share of its relevance.
     recency_floor: float = Field(0.7, ge=0.0, le=1.0)
     #: BM25's weight beside dense similarity (0 = dense only).
-    lexical_weight: float = Field(0.35, ge=0.0)
+    lexical_weight: float = Field(0.5, ge=0.0)
+    #: The share of relevance a memory borrows from the one before it in its thread (the
+    #: memories written together with one created_at, e.g. a session's turns); 0 turns it off.
+    thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)
     mode: Literal["hybrid", "dense"] = "hybrid"

@@ -16,8 +16,8 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   └── UpstreamStatus            the provider's own 4xx / 429, passed on with its body
     └── StoreUnavailable              503 service_unavailable     (memory store down)
 
-Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the boundary
-where they are raised; nothing outside those boundaries catches them.
+Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the
+boundary where they are raised; nothing outside those boundaries catches them.
 """
 
 from __future__ import annotations

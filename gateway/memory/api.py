@@ -25,6 +25,8 @@ MAX_CONTENT_CHARS = 8000
 MAX_METADATA_BYTES = 4096
 MAX_PAGE = 1000
 DEFAULT_CATEGORY = "fact"
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class MemoryAPI:
@@ -55,9 +57,9 @@ class MemoryAPI:
         limit = _int_param(request, "limit", 100, 1, MAX_PAGE)
         offset = _int_param(request, "offset", 0, 0, 10**9)
         status = request.query_params.get("status", "active")
-        if status not in ("active", "superseded", "all"):
+        if status not in ("active", "superseded", "pending", "all"):
             raise InvalidRequest(
-                "Invalid 'status': expected active, superseded or all.", param="status"
+                "Invalid 'status': expected active, superseded, pending or all.", param="status"
             )
         memories = [m for m in await self._store.all(scope) if status in ("all", m.status)]
         memories.reverse()  # newest first
@@ -76,6 +78,10 @@ class MemoryAPI:
         scope = self._scope(request)
         body = await self._body(request)
         if "memories" in body:
+            unknown = set(body) - {"memories"}
+            if unknown:
+                field = sorted(unknown)[0]
+                raise InvalidRequest(f"Unknown field '{field}' beside 'memories'.", param=field)
             items = body["memories"]
             if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
                 raise InvalidRequest(
@@ -220,10 +226,13 @@ def _timestamp(value: Any, param: str) -> datetime:
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
             moment = None
-        if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        # Stored as a float timestamp: a date at the very edge of the calendar would not come
+        # back, and would make the user's memories unreadable.
+        if moment is not None and _EARLIEST <= moment < _LATEST:
+            return moment
     raise InvalidRequest(
         f"Invalid '{param}': expected an ISO 8601 date-time such as 2024-05-01T12:00:00Z.",
         param=param,
@@ -234,7 +243,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone admits "²" and other digits int() refuses, and int() refuses 4,300+ digits.
+    valid = raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))
+    if not valid or not low <= int(raw) <= high:
         raise InvalidRequest(
             f"Invalid '{name}': expected a whole number from {low} to {high}.", param=name
         )

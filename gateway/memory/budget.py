@@ -13,6 +13,11 @@ from datetime import date
 
 from gateway.tokens import TokenCounter
 
+#: No note fits in fewer tokens than this ("\n- x"): stop looking once the room is smaller.
+_SMALLEST_ITEM = 3
+#: Ranked candidates tried in a row without one fitting before the rest are not looked at.
+_GIVE_UP_AFTER = 50
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -47,45 +52,63 @@ def neutralize(text: str) -> str:
 
 
 def render_item(item: Candidate) -> str:
-    prefix = f"- [{item.dated.isoformat()}] " if item.dated else "- "
-    return prefix + neutralize(item.content)
+    return "- " + neutralize(item.content)
 
 
 def heading(category: str) -> str:
     return f"## {category}"
 
 
+def date_heading(dated: date) -> str:
+    return f"### {dated.isoformat()}"
+
+
 def render(items: Sequence[Candidate], template: str) -> str:
-    """The block for ``items``, grouped under one heading per category, in priority order."""
+    """The block for ``items``: a heading per category in priority order, and within it a
+    heading per date, oldest first, so each date is written once however many notes share it."""
     if not items:
         return ""
-    ordered = sorted(items, key=lambda c: (-c.priority, c.category, -c.relevance))
+    ordered = sorted(items, key=_reading_order)
     lines: list[str] = []
-    current = None
+    category: str | None = None
+    dated: date | None = None
     for item in ordered:
-        if item.category != current:
+        if item.category != category:
             lines.append(heading(item.category))
-            current = item.category
+            category, dated = item.category, None
+        if item.dated is not None and item.dated != dated:
+            lines.append(date_heading(item.dated))
+            dated = item.dated
         lines.append(render_item(item))
     return template.replace("{memories}", "\n".join(lines))
+
+
+def _reading_order(item: Candidate) -> tuple[int, str, date, float]:
+    return (-item.priority, item.category, item.dated or date.min, -item.relevance)
 
 
 def select(
     candidates: Sequence[Candidate], budget: int, counter: TokenCounter, template: str
 ) -> Selection:
     ranked = sorted(candidates, key=lambda c: (-c.priority, -c.relevance))
-    frame = counter.count(template.replace("{memories}", ""))
     chosen: list[Candidate] = []
-    categories: set[str] = set()
-    used = frame
+    headings: set[str] = set()
+    used = counter.count(template.replace("{memories}", ""))
+    misses = 0
     for item in ranked:
-        cost = counter.count("\n" + render_item(item))
-        if item.category not in categories:
-            cost += counter.count("\n" + heading(item.category))
-        if used + cost <= budget:
-            chosen.append(item)
-            categories.add(item.category)
-            used += cost
+        if budget - used < _SMALLEST_ITEM or misses >= _GIVE_UP_AFTER:
+            break
+        new = [(key, line) for key, line in _headings(item) if key not in headings]
+        lines = [line for _, line in new] + [render_item(item)]
+        # Counted as it sits in the block, newline after: tokenizers merge ".\n" into one.
+        cost = sum(counter.count_line(line + "\n") for line in lines)
+        if used + cost > budget:
+            misses += 1
+            continue
+        chosen.append(item)
+        headings.update(key for key, _ in new)
+        used += cost
+        misses = 0
     block = render(chosen, template)
     tokens = counter.count(block) if block else 0
     while chosen and tokens > budget:
@@ -93,6 +116,14 @@ def select(
         block = render(chosen, template)
         tokens = counter.count(block) if block else 0
     return Selection(block, tuple(chosen), tokens, budget, len(candidates) - len(chosen))
+
+
+def _headings(item: Candidate) -> list[tuple[str, str]]:
+    """The headings ``item`` sits under, as (identity, line) pairs."""
+    category = heading(item.category)
+    if item.dated is None:
+        return [(category, category)]
+    return [(category, category), (f"{item.category}|{item.dated}", date_heading(item.dated))]
 
 
 def available_budget(

@@ -1,12 +1,17 @@
 """The durable store: Chroma, embedded on disk or a ``chroma run`` server.
 
 Layout, chosen by measurement (see the README's memory section): one collection per tenant,
-every record tagged with its scope digest. Chroma is the system of record and is written on every
-change; it is read only to (re)build a user's in-process index, never on the request path.
+every record tagged with its scope digest and stored under ``<scope digest>:<memory id>``. Chroma
+is the system of record and is written on every change; it is read only to (re)build a user's
+in-process index, never on the request path.
+
+Ids are unique per collection, so the digest prefix gives every user an id space of their own:
+without it, a caller-chosen id that another user of the tenant already has would make Chroma drop
+the write, and a later update of that id would rewrite (and re-tag) the other user's record.
 
 Isolation fails closed twice over: reads filter by scope in Chroma, and every record that comes
-back is checked against the scope asked for; a mismatch raises ``IsolationViolation`` and nothing
-is returned.
+back is checked against the scope asked for (tag and id prefix); a mismatch raises
+``IsolationViolation`` and nothing is returned.
 
 chromadb's client is synchronous; callers run these methods on the store's worker threads.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -114,7 +119,7 @@ class ChromaBackend:
             for start in range(0, len(records), _PAGE):
                 batch = records[start : start + _PAGE]
                 collection.add(
-                    ids=[r.id for r in batch],
+                    ids=[_stored_id(scope, r.id) for r in batch],
                     documents=[r.document for r in batch],
                     metadatas=[_tagged(scope, r.metadata) for r in batch],
                     embeddings=np.stack([_vector(r) for r in batch]),
@@ -124,7 +129,7 @@ class ChromaBackend:
         """Overwrite one record (content, metadata and embedding)."""
         with _translated():
             self._collection(scope.tenant).update(
-                ids=[record.id],
+                ids=[_stored_id(scope, record.id)],
                 documents=[record.document],
                 metadatas=[_tagged(scope, record.metadata)],
                 embeddings=np.stack([_vector(record)]),
@@ -133,15 +138,16 @@ class ChromaBackend:
     def update_metadata(self, scope: Scope, memory_id: str, metadata: Mapping[str, Any]) -> None:
         with _translated():
             self._collection(scope.tenant).update(
-                ids=[memory_id], metadatas=[_tagged(scope, metadata)]
+                ids=[_stored_id(scope, memory_id)], metadatas=[_tagged(scope, metadata)]
             )
 
     def delete(self, scope: Scope, ids: Sequence[str]) -> None:
         if not ids:
             return
         with _translated():
-            # The scope filter makes a foreign id a no-op instead of a cross-user delete.
-            self._collection(scope.tenant).delete(ids=list(ids), where={"scope": scope.key})
+            self._collection(scope.tenant).delete(
+                ids=[_stored_id(scope, i) for i in ids], where={"scope": scope.key}
+            )
 
     def erase(self, scope: Scope) -> None:
         with _translated():
@@ -163,9 +169,9 @@ class ChromaBackend:
                 offset=offset,
             )
             ids = page["ids"]
-            for index, memory_id in enumerate(ids):
+            for index, stored_id in enumerate(ids):
                 yield StoredRecord(
-                    memory_id,
+                    stored_id,
                     page["documents"][index],
                     page["metadatas"][index],
                     np.asarray(page["embeddings"][index], dtype=np.float32),
@@ -173,6 +179,10 @@ class ChromaBackend:
             if len(ids) < _PAGE:
                 return
             offset += _PAGE
+
+
+def _stored_id(scope: Scope, memory_id: str) -> str:
+    return f"{scope.key}:{memory_id}"
 
 
 def _tagged(scope: Scope, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,9 +195,11 @@ def _vector(record: StoredRecord) -> npt.NDArray[np.float32]:
 
 
 def _checked(scope: Scope, record: StoredRecord) -> StoredRecord:
-    if record.metadata.get("scope") != scope.key:
+    """The record with its plain memory id, if both its tag and its id say it is ``scope``'s."""
+    owner, _, memory_id = record.id.partition(":")
+    if record.metadata.get("scope") != scope.key or owner != scope.key:
         raise IsolationViolation("The memory store returned a record of another user; refused.")
-    return record
+    return replace(record, id=memory_id)
 
 
 class _translated:

@@ -22,6 +22,8 @@ def encode(memory: Memory) -> dict[str, Any]:
         "evidence": memory.evidence,
         "status": memory.status,
     }
+    if memory.ordinal:
+        metadata["ordinal"] = memory.ordinal
     if memory.superseded_by:
         metadata["superseded_by"] = memory.superseded_by
     if memory.metadata:
@@ -43,6 +45,7 @@ def decode(memory_id: str, content: str, metadata: Mapping[str, Any]) -> Memory:
         status=cast(Status, metadata.get("status", "active")),
         superseded_by=metadata.get("superseded_by") or None,
         metadata=orjson.loads(meta) if isinstance(meta, str) else {},
+        ordinal=int(metadata.get("ordinal", 0)),
     )
 
 

@@ -4,20 +4,26 @@ Records, an embedding matrix that grows by doubling, and a BM25 index share posi
 position is never reused, so removing a memory only clears its flag, and updating one retires its
 old position and appends a new one. When a third of the positions are dead, the index is
 compacted.
+
+Memories written together with one ``created_at`` (the turns of one session) form a thread, in
+write order; ranking lets each memory borrow relevance from the one before it in its thread,
+because a reply ("Yes, twice -- in May and June") often means nothing without what it answered.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from gateway.memory.lexical import BM25Index, terms
-from gateway.memory.ranking import RankParams, score, top
+from gateway.memory.ranking import RankParams, Signals, score, top
 from gateway.memory.records import Memory
 
 Vector = npt.NDArray[np.float32]
@@ -47,6 +53,10 @@ class UserIndex:
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
         self._lexical = BM25Index()
+        #: created_at -> [(ordinal, memory id)] in write order.
+        self._threads: dict[float, list[tuple[int, str]]] = {}
+        #: Position of each position's predecessor in its thread, or -1; rebuilt lazily.
+        self._parents: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -85,6 +95,8 @@ class UserIndex:
         self._live[position] = memory.status == "active"
         added = self._lexical.add(memory.content)
         assert added == position
+        bisect.insort(self._threads.setdefault(memory.created_at.timestamp(), []), _link(memory))
+        self._parents = None
 
     def put_many(self, items: Iterable[tuple[Memory, Vector]]) -> None:
         for memory, vector in items:
@@ -94,6 +106,11 @@ class UserIndex:
         position = self._positions.pop(memory_id, None)
         if position is None:
             return
+        memory = self._records[position]
+        assert memory is not None
+        thread = self._threads[memory.created_at.timestamp()]
+        thread.remove(_link(memory))
+        self._parents = None
         self._records[position] = None
         self._live[position] = False
         self._lexical.remove(position)
@@ -109,7 +126,8 @@ class UserIndex:
         dense = self._vectors[:size] @ query_vector
         lexical = self._lexical.scores(terms(query)) if params.mode == "hybrid" else dense * 0
         when = time.time() if now is None else now
-        scores = score(dense, lexical, self._seen[:size], self._evidence[:size], when, params)
+        signals = Signals(dense, lexical, self._seen[:size], self._evidence[:size], self._thread())
+        scores = score(signals, when, params)
         chosen = top(scores, self._live[:size], params.top_k, params.min_score)
         return [
             Hit(self._records[i], float(scores[i]), float(dense[i]), float(lexical[i]))  # type: ignore[arg-type]
@@ -124,6 +142,15 @@ class UserIndex:
         similarity = self._vectors[:size] @ vector
         chosen = top(similarity, self._live[:size], k, -1.0)
         return [(self._records[i], float(similarity[i])) for i in chosen]  # type: ignore[misc]
+
+    def _thread(self) -> npt.NDArray[np.int64]:
+        if self._parents is None:
+            parents = np.full(len(self._records), -1, dtype=np.int64)
+            for thread in self._threads.values():
+                for (_, before), (_, after) in pairwise(thread):
+                    parents[self._positions[after]] = self._positions[before]
+            self._parents = parents
+        return self._parents
 
     def _grow(self, needed: int) -> None:
         capacity = self._vectors.shape[0]
@@ -150,8 +177,13 @@ def _resized(array: A, capacity: int) -> A:
     return grown
 
 
+def _link(memory: Memory) -> tuple[int, str]:
+    return (memory.ordinal, memory.id)
+
+
 def build(dimension: int, seq: int, items: Sequence[tuple[Memory, Vector]]) -> UserIndex:
     index = UserIndex(dimension, seq)
     index._grow(len(items))
-    index.put_many(items)
+    # Write order, so positions follow threads; memories from before ordinals sort by time.
+    index.put_many(sorted(items, key=lambda item: (item[0].ordinal, item[0].created_at)))
     return index

@@ -1,10 +1,13 @@
 """How a memory's score is made: dense similarity fused with BM25, weighed by recency.
 
     fused  = dense + lexical_weight * bm25 / max(bm25 over this user's memories)
+    linked = fused + thread_weight * fused(the memory before it in its thread)
     weight = floor + (1 - floor) * 0.5 ** (days since last seen / half_life_days)
-    score  = fused * weight + evidence_weight * log2(evidence)
+    score  = linked * weight + evidence_weight * log2(evidence)
 
-Dense alone blurs names, numbers and dates; BM25 alone misses paraphrase. Normalising BM25 by the
+Dense alone blurs names, numbers and dates; BM25 alone misses paraphrase. A thread is the
+memories written together with one created_at (a session's turns, see ``gateway.memory.index``):
+an answer borrows from the question it answered. Normalising BM25 by the
 best match keeps the two on one scale whatever the query length. Decay uses the time a memory was
 last *seen* (created, or reinforced by a repeat observation), so facts the user keeps confirming
 stay strong; the floor keeps an old but exact match from vanishing.
@@ -27,12 +30,25 @@ SECONDS_PER_DAY = 86_400.0
 @dataclass(frozen=True, slots=True)
 class RankParams:
     mode: Mode = "hybrid"
-    lexical_weight: float = 0.35
+    lexical_weight: float = 0.5
+    thread_weight: float = 0.5
     half_life_days: float | None = 180.0
     recency_floor: float = 0.7
     evidence_weight: float = 0.02
     min_score: float = 0.0
-    top_k: int = 40
+    top_k: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Per-position evidence about every memory of one user, for one query."""
+
+    dense: Floats
+    lexical: Floats
+    seen_at: Floats
+    evidence: Floats
+    #: Position of the memory before each one in its thread, or -1.
+    parents: npt.NDArray[np.int64]
 
 
 def fuse(dense: Floats, lexical: Floats, params: RankParams) -> Floats:
@@ -53,15 +69,17 @@ def recency(seen_at: Floats, now: float, params: RankParams) -> Floats | float:
     return weight
 
 
-def score(
-    dense: Floats,
-    lexical: Floats,
-    seen_at: Floats,
-    evidence: Floats,
-    now: float,
-    params: RankParams,
-) -> Floats:
-    fused = fuse(dense, lexical, params) * recency(seen_at, now, params)
+def linked(fused: Floats, parents: npt.NDArray[np.int64], params: RankParams) -> Floats:
+    if params.mode == "dense" or params.thread_weight == 0.0:
+        return fused
+    borrowed = np.where(parents >= 0, fused[np.maximum(parents, 0)], 0.0)
+    return (fused + params.thread_weight * borrowed).astype(np.float32, copy=False)
+
+
+def score(signals: Signals, now: float, params: RankParams) -> Floats:
+    fused = linked(fuse(signals.dense, signals.lexical, params), signals.parents, params)
+    fused = fused * recency(signals.seen_at, now, params)
+    evidence = signals.evidence
     if params.mode == "dense" or params.evidence_weight == 0.0:
         return fused
     bonus = params.evidence_weight * np.log2(np.maximum(evidence, 1.0))

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Source = Literal["extracted", "api"]
-Status = Literal["active", "superseded"]
+#: Only ``active`` memories are retrieved and injected. ``superseded``: replaced by a newer one,
+#: kept for history and export. ``pending``: a style preference waiting for enough evidence.
+Status = Literal["active", "superseded", "pending"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,9 @@ class Memory:
     #: The memory that replaced this one, when superseded.
     superseded_by: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Write order within the user (nanosecond clock at insertion): memories written together
+    #: with one ``created_at`` -- a session's turns -- keep their order through reloads.
+    ordinal: int = 0
 
     @property
     def seen_at(self) -> datetime:

@@ -72,6 +72,10 @@ class Retriever:
         except (GatewayError, EmbeddingError) as exc:
             log.warning("memory retrieval failed: %s", type(exc).__name__)
             return Retrieved([], "error", time.perf_counter() - started)
+        except Exception as exc:  # retrieval must never fail a request
+            # Only the type: a store's error message may quote stored text.
+            log.error("memory retrieval failed unexpectedly: %s", type(exc).__name__)
+            return Retrieved([], "error", time.perf_counter() - started)
         kept = self._unexpired(hits)
         outcome: Outcome = "hit" if kept else "empty"
         return Retrieved(kept, outcome, time.perf_counter() - started, len(hits) - len(kept))

@@ -51,6 +51,7 @@ def rank_params(config: MemoryConfig) -> RankParams:
     return RankParams(
         mode=retrieval.mode,
         lexical_weight=retrieval.lexical_weight,
+        thread_weight=retrieval.thread_weight,
         half_life_days=retrieval.half_life_days,
         recency_floor=retrieval.recency_floor,
         evidence_weight=retrieval.evidence_weight,

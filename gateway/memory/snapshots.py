@@ -6,11 +6,14 @@ atomically, carrying the store generation it reflects; the generation table deci
 is still current (see ``gateway.memory.store``).
 
 File layout: ``GWSNAP1\\n``, an 8-byte little-endian header length, the orjson header
-``{"seq", "dim", "records": [[id, content, metadata], ...]}``, then the float32 vectors.
+``{"seq", "dim", "scope", "records": [[id, content, metadata], ...]}``, then the float32 vectors.
+A file that is damaged, or names another scope, is treated like a missing one: the user is
+rebuilt from Chroma.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -25,11 +28,12 @@ from gateway.memory.codec import decode, encode
 from gateway.memory.records import Memory, Scope
 
 _MAGIC = b"GWSNAP1\n"
+log = logging.getLogger(__name__)
 Vector = npt.NDArray[np.float32]
 
 
 class Generations:
-    """A counter per scope, bumped *before* every write to the store.
+    """A counter per scope, bumped before and after every write to the store.
 
     A snapshot or a cached index whose generation equals the counter has seen every write that
     began; a crash between the bump and the store write only makes it look stale, which costs a
@@ -80,22 +84,18 @@ class Snapshots:
         return self._directory / key[:2] / f"{key}.snap"
 
     def load(self, scope: Scope, seq: int, dimension: int) -> list[tuple[Memory, Vector]] | None:
-        """The snapshot's contents if it exists and reflects generation ``seq``; else None."""
+        """The snapshot's contents if it exists, is whole, is ``scope``'s and reflects
+        generation ``seq``; else None."""
         try:
             data = self._path(scope).read_bytes()
         except FileNotFoundError:
             return None
-        if not data.startswith(_MAGIC):
+        try:
+            return _parse(data, scope, seq, dimension)
+        except (ValueError, TypeError, KeyError, IndexError):
+            # Only a cache miss: Chroma holds everything the file did.
+            log.warning("unreadable memory snapshot ignored")
             return None
-        start = len(_MAGIC) + 8
-        length = int.from_bytes(data[len(_MAGIC) : start], "little")
-        header = orjson.loads(data[start : start + length])
-        if header["seq"] != seq or header["dim"] != dimension:
-            return None
-        records = header["records"]
-        vectors = np.frombuffer(data, dtype=np.float32, offset=start + length)
-        vectors = vectors.reshape(len(records), dimension)
-        return [(decode(*record), vectors[i]) for i, record in enumerate(records)]
 
     def save(
         self, scope: Scope, seq: int, dimension: int, items: Sequence[tuple[Memory, Vector]]
@@ -104,6 +104,7 @@ class Snapshots:
             {
                 "seq": seq,
                 "dim": dimension,
+                "scope": scope.key,
                 "records": [[m.id, m.content, encode(m)] for m, _ in items],
             }
         )
@@ -118,3 +119,20 @@ class Snapshots:
 
     def drop(self, scope: Scope) -> None:
         self._path(scope).unlink(missing_ok=True)
+
+
+def _parse(
+    data: bytes, scope: Scope, seq: int, dimension: int
+) -> list[tuple[Memory, Vector]] | None:
+    if not data.startswith(_MAGIC):
+        return None
+    start = len(_MAGIC) + 8
+    length = int.from_bytes(data[len(_MAGIC) : start], "little")
+    header = orjson.loads(data[start : start + length])
+    # The file's name is the scope's digest, but only its contents can prove whose it is.
+    if header.get("scope") != scope.key or header["seq"] != seq or header["dim"] != dimension:
+        return None
+    records = header["records"]
+    vectors = np.frombuffer(data, dtype=np.float32, offset=start + length)
+    vectors = vectors.reshape(len(records), dimension)
+    return [(decode(*record), vectors[i]) for i, record in enumerate(records)]

@@ -2,8 +2,8 @@
 
 Writes go to Chroma first (durable), then into the user's in-process index. Reads are served from
 that index, loaded on first use from the user's snapshot file when it is current, else from
-Chroma. Every write bumps the scope's generation *before* touching Chroma, so an index or
-snapshot is trusted only when its generation matches (see ``Generations``).
+Chroma. Every write bumps the scope's generation before touching Chroma and again once it is
+done, so an index or snapshot is trusted only when its generation matches (see ``Generations``).
 
 With several processes (workers sharing a Chroma server), each request re-checks the generation
 (one SQLite read) so a worker never serves an index another worker has changed; snapshots are
@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +30,7 @@ from gateway.memory.codec import decode, encode
 from gateway.memory.embedding import Embedder
 from gateway.memory.index import Hit, UserIndex, Vector, build
 from gateway.memory.ranking import RankParams
-from gateway.memory.records import Memory, Scope, Source, utcnow
+from gateway.memory.records import Memory, Scope, Source, Status, utcnow
 from gateway.memory.snapshots import Generations, Snapshots
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class NewMemory:
     source: Source = "api"
     #: A caller-chosen id makes a replayed write idempotent (extraction jobs use this).
     id: str | None = None
+    #: ``pending`` stores a memory that is not retrieved until promoted (evidence gating).
+    status: Status = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class MemoryStore:
         #: Indexes changed since their snapshot was written (held even if evicted meanwhile).
         self._dirty: dict[str, tuple[Scope, UserIndex]] = {}
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="memory-store")
+        self._erase_hooks: list[Callable[[Scope], Awaitable[None]]] = []
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -125,17 +128,22 @@ class MemoryStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def add(self, scope: Scope, items: Sequence[NewMemory]) -> list[Memory]:
-        """Store new memories; an item whose ``id`` already exists is left as it is."""
+    async def add(
+        self, scope: Scope, items: Sequence[NewMemory], vectors: Vector | None = None
+    ) -> list[Memory]:
+        """Store new memories; an item whose ``id`` already exists is left as it is.
+        ``vectors`` (one row per item), when the caller has embedded them already."""
         if not items:
             return []
-        vectors = await self._embedder.embed([item.content for item in items])
+        if vectors is None:
+            vectors = await self._embedder.embed([item.content for item in items])
         async with self._lock(scope):
             index = await self.index(scope)
             memories, fresh = [], []
-            for item, vector in zip(items, vectors, strict=True):
+            clock = time.time_ns()
+            for offset, (item, vector) in enumerate(zip(items, vectors, strict=True)):
                 existing = index.get(item.id) if item.id else None
-                memory = existing or _new_memory(item)
+                memory = existing or _new_memory(item, clock + offset)
                 memories.append(memory)
                 if existing is None:
                     fresh.append((memory, vector))
@@ -184,8 +192,15 @@ class MemoryStore:
             index.remove(memory_id)
             self._commit(scope, index, seq)
 
+    def before_erase(self, hook: Callable[[Scope], Awaitable[None]]) -> None:
+        """Call ``hook`` at the start of every ``erase``, e.g. to drop the user's queued
+        extraction jobs so they cannot bring memories back afterwards."""
+        self._erase_hooks.append(hook)
+
     async def erase(self, scope: Scope) -> int:
         """Delete everything stored about the user: records, index and snapshot."""
+        for hook in self._erase_hooks:
+            await hook(scope)
         async with self._lock(scope):
             index = await self.index(scope)
             count = len(index)
@@ -204,9 +219,14 @@ class MemoryStore:
             return
         dirty, self._dirty = self._dirty, {}
         for scope, index in dirty.values():
-            items = [(m, index.vector_at(m.id)) for m in index.memories()]
-            save = partial(snapshots.save, scope, index.seq, index.dimension, items)
-            await self._run(save)
+            # Under the scope's lock, and only while still current: an erase (or any write)
+            # that got in since the index was taken must not be undone by a late save.
+            async with self._lock(scope):
+                if await self._run(self._generations.current, scope) != index.seq:
+                    continue
+                items = [(m, index.vector_at(m.id)) for m in index.memories()]
+                save = partial(snapshots.save, scope, index.seq, index.dimension, items)
+                await self._run(save)
 
     async def run_flusher(self, interval_s: float) -> None:
         while True:
@@ -254,10 +274,14 @@ class MemoryStore:
         return index
 
     async def _write(self, scope: Scope, write: Callable[[], None]) -> int:
-        """Bump the generation, then write to Chroma; returns the new generation."""
-        seq = await self._run(self._generations.bump, scope)
+        """Bump the generation, write to Chroma, bump again; returns the final generation.
+
+        The second bump is for readers in other processes: one that loaded the user while the
+        write was under way (and may have missed it) holds the middle generation, so its index
+        goes stale instead of being trusted until the next write."""
+        await self._run(self._generations.bump, scope)
         await self._run(write)
-        return seq
+        return await self._run(self._generations.bump, scope)
 
     def _commit(self, scope: Scope, index: UserIndex, seq: int) -> None:
         """Record that ``index`` now holds every write up to generation ``seq``. Called only
@@ -290,7 +314,7 @@ class MemoryStore:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
 
-def _new_memory(item: NewMemory) -> Memory:
+def _new_memory(item: NewMemory, ordinal: int) -> Memory:
     now = utcnow()
     created = item.created_at or now
     return Memory(
@@ -301,7 +325,9 @@ def _new_memory(item: NewMemory) -> Memory:
         updated_at=now,
         last_seen_at=created,
         source=item.source,
+        status=item.status,
         metadata=dict(item.metadata),
+        ordinal=ordinal,
     )
 
 

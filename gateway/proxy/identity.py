@@ -55,7 +55,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         )
     header_user = headers.get("x-user-id")
     if header_user is not None:
-        user: str | None = check_user_id(header_user, "X-User-Id")
+        user: str | None = check_user_id(_utf8(header_user), "X-User-Id")
     elif body_user is not None:
         user = check_user_id(body_user, "user")
     else:
@@ -69,10 +69,22 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
     )
 
 
+def _utf8(value: str) -> str:
+    """Header values arrive decoded as latin-1; clients send user ids as UTF-8. Read them as
+    UTF-8 so the same id in a header, a body and a URL is the same user."""
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 def _budget(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit():
+    value = value.strip()
+    # isdigit() alone admits "²"; int() refuses numbers of 4,300+ digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
         raise InvalidRequest(
             "Invalid 'X-Context-Budget' header: expected a whole number of tokens.",
             param="X-Context-Budget",

@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 from gateway.memory.embedding import OnnxMiniLM
+from tests.support.chroma import ChromaServer, chroma_server
+from tests.support.gateway import RunningGateway, gateway_in_thread
+from tests.support.memory import memory_config, shared_sections
+from tests.support.mock_upstream import RunningMock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_HOME = REPO_ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
@@ -48,6 +52,34 @@ def embedder(model_dir: Path) -> Iterator[OnnxMiniLM]:
     minilm = OnnxMiniLM(model_dir)
     yield minilm
     minilm.close()
+
+
+@pytest.fixture(scope="session")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    """A real `chroma run` server on a free loopback port, shared by the memory tests."""
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "data") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def memory_gateway(
+    tmp_path_factory: pytest.TempPathFactory, mock_server: RunningMock
+) -> Iterator[RunningGateway]:
+    """A gateway with memory on over an embedded store; tests keep apart by user id."""
+    state = tmp_path_factory.mktemp("memory-gateway")
+    with gateway_in_thread(memory_config(state, **shared_sections(mock_server))) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def server_gateway(
+    tmp_path_factory: pytest.TempPathFactory, chroma: ChromaServer, mock_server: RunningMock
+) -> Iterator[RunningGateway]:
+    """The same gateway over the `chroma run` server."""
+    state = tmp_path_factory.mktemp("server-gateway")
+    config = memory_config(state, store_url=chroma.url, **shared_sections(mock_server))
+    with gateway_in_thread(config) as running:
+        yield running
 
 
 @pytest.fixture

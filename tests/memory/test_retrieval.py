@@ -1,0 +1,192 @@
+"""Retrieval with real embeddings: exact terms, recency, expiry and superseded memories."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from gateway.memory.chroma import ChromaBackend
+from gateway.memory.embedding import OnnxMiniLM
+from gateway.memory.records import Scope
+from gateway.memory.retrieval import Retriever
+from gateway.memory.service import rank_params
+from gateway.memory.snapshots import Generations
+from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from tests.support.gateway import RunningGateway
+from tests.support.memory import (
+    MemoryClient,
+    echo_chat,
+    memory_block,
+    memory_config,
+    sdk,
+    supersede,
+)
+
+
+@pytest.fixture(scope="module")
+def api(memory_gateway: RunningGateway) -> Iterator[MemoryClient]:
+    client = MemoryClient(memory_gateway)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def chat(memory_gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    client = sdk(memory_gateway)
+    yield client
+    client.close()
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+# Each target holds the exact term the question asks about; the distractors paraphrase the
+# question's other words, which is what dense similarity rewards.
+EXACT_TERMS = [
+    pytest.param(
+        "What do I know about order 58213?",
+        "Parcel 58213 arrived with a cracked screen.",
+        [
+            "I asked what I know about my online orders last week.",
+            "The user wants to know about the status of their order.",
+            "I keep notes about every order I place.",
+            "Order tracking questions come up a lot.",
+        ],
+        id="number",
+    ),
+    pytest.param(
+        "What happened on 2021-07-09?",
+        "2021-07-09: sold the old Volvo to my cousin.",
+        [
+            "Something important happened last summer.",
+            "What happened at the meeting yesterday was surprising.",
+            "I remember the day everything happened.",
+            "A lot happened in July.",
+        ],
+        id="date",
+    ),
+]
+
+
+def rank(hits: list[dict[str, Any]], content: str) -> int:
+    return [h["memory"]["content"] for h in hits].index(content)
+
+
+@pytest.mark.parametrize(("question", "target", "distractors"), EXACT_TERMS)
+def test_hybrid_finds_exact_terms_that_dense_ranks_lower(
+    api: MemoryClient,
+    chat: openai.OpenAI,
+    question: str,
+    target: str,
+    distractors: list[str],
+) -> None:
+    user = unique("exact")
+    api.add_many(user, [{"content": text} for text in [target, *distractors]])
+    dense = api.search(user, question, mode="dense")
+    hybrid = api.search(user, question, mode="hybrid")
+    assert rank(dense, target) > 0
+    assert rank(hybrid, target) == 0
+    # Through chat the header picks the ranking, and notes of one day are listed best first.
+    messages = [{"role": "user", "content": question}]
+    for mode, first in (("hybrid", True), ("dense", False)):
+        received, _ = echo_chat(chat, messages, user_id=user, headers={"X-Retrieval-Mode": mode})
+        notes = [x for x in memory_block(received).split("\n") if x.startswith("- ")]
+        assert len(notes) == 5
+        assert (notes[0] == f"- {target}") is first, mode
+
+
+def test_an_older_equally_relevant_memory_ranks_lower(api: MemoryClient) -> None:
+    user = unique("recency")
+    text = "Enjoys hiking in the Alps."
+    fresh = api.add(user, text)
+    old = api.add(user, text, created_at=ago(400))
+    hits = {h["memory"]["id"]: h for h in api.search(user, "Where do I like to hike?")}
+    assert hits[fresh["id"]]["dense"] == pytest.approx(hits[old["id"]]["dense"], abs=1e-5)
+    # Default half-life 180 days, floor 0.7: older is weaker, but never below the floor.
+    ratio = hits[old["id"]]["score"] / hits[fresh["id"]]["score"]
+    assert 0.7 <= ratio < 0.8
+    dense = {
+        h["memory"]["id"]: h for h in api.search(user, "Where do I like to hike?", mode="dense")
+    }
+    assert dense[old["id"]]["score"] == pytest.approx(dense[fresh["id"]]["score"], abs=1e-5)
+
+
+@pytest.mark.asyncio
+async def test_without_a_half_life_there_is_no_decay(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    config = memory_config(tmp_path, memory={"retrieval": {"half_life_days": None}})
+    store = MemoryStore(
+        ChromaBackend(path=tmp_path / "chroma"),
+        embedder,
+        Generations(tmp_path / "generations.sqlite3"),
+        CacheSettings(),
+    )
+    retriever = Retriever(store, embedder, rank_params(config.memory), timeout_s=5)
+    scope = Scope("acme", "timeless")
+    now = datetime.now(UTC)
+    await store.add(
+        scope,
+        [
+            NewMemory("Enjoys hiking in the Alps.", "fact", created_at=now),
+            NewMemory("Enjoys hiking in the Alps.", "fact", created_at=now - timedelta(days=4000)),
+        ],
+    )
+    first, second = await retriever.search(
+        scope, "Where do I like to hike?", mode="hybrid", limit=2
+    )
+    assert first.score == pytest.approx(second.score, abs=1e-6)
+    await store.close()
+
+
+def test_expired_categories_are_not_injected(api: MemoryClient, chat: openai.OpenAI) -> None:
+    user = unique("expiry")  # the shared gateway expires `session` memories after 1 day
+    stale = api.add(user, "Is packing for the Oslo trip.", category="session", created_at=ago(3))
+    api.add(user, "Is packing for the Bergen trip.", category="session")
+    api.add(user, "Has a sister in Oslo.", created_at=ago(3))
+    question = [{"role": "user", "content": "What am I packing for, and who lives in Oslo?"}]
+    received, _ = echo_chat(chat, question, user_id=user)
+    block = memory_block(received)
+    assert "Is packing for the Bergen trip." in block
+    assert "Has a sister in Oslo." in block
+    assert "Oslo trip" not in block
+    assert all(h["memory"]["id"] != stale["id"] for h in api.search(user, "Oslo trip packing"))
+    # Expired is not deleted: the user can still see and export it.
+    assert "Is packing for the Oslo trip." in api.contents(user)
+
+
+def test_superseded_memories_are_never_injected(
+    api: MemoryClient,
+    chat: openai.OpenAI,
+    memory_gateway: RunningGateway,
+    embedder: OnnxMiniLM,
+) -> None:
+    user = unique("superseded")
+    old, new = asyncio.run(
+        supersede(
+            memory_gateway.config,
+            embedder,
+            Scope("acme", user),
+            "Works at Initech as a tester.",
+            "Works at Globex as a manager.",
+        )
+    )
+    # Asked in the old memory's very words.
+    question = [{"role": "user", "content": "Works at Initech as a tester?"}]
+    received, headers = echo_chat(chat, question, user_id=user)
+    block = memory_block(received)
+    assert "Works at Globex as a manager." in block
+    assert "Initech" not in block
+    assert headers["x-memory-items"] == "1"
+    assert all(h["memory"]["id"] != old.id for h in api.search(user, old.content))
+    assert new.superseded_by is None and old.superseded_by == new.id
