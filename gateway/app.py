@@ -19,10 +19,11 @@ from starlette.routing import Route as HTTPRoute
 
 from gateway.config import GatewayConfig
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
+from gateway.learning.service import start_learning
 from gateway.memory.service import MemoryServices, start_memory
 from gateway.observability import METRICS_STATE, Metrics, RequestMetrics, upstream_error_kind
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.chat import ChatCompletions, NoLearning, NoMemory
+from gateway.proxy.chat import ChatCompletions, Handoff, NoLearning, NoMemory
 from gateway.proxy.forward import Forwarder
 from gateway.proxy.stream import StreamResponse
 from gateway.upstream import Upstream
@@ -75,16 +76,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         ),
     )
     memory = None
+    handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
     if config.memory.enabled:
         memory = await start_memory(config, authenticator, metrics, stack)
         checks["memory_store"] = _store_check(memory)
+        handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
     chat = ChatCompletions(
         authenticator=authenticator,
         registry=registry,
         forwarder=forwarder,
         context=memory.context if memory else NoMemory(),
-        handoff=NoLearning(),
+        handoff=handoff,
         metrics=metrics,
         max_body_bytes=config.server.max_body_bytes,
     )

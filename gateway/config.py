@@ -214,11 +214,57 @@ class TenantConfig(_Section):
     context: TenantContext = TenantContext()
 
 
+DEFAULT_BLOCKED_CATEGORIES = (
+    "email",
+    "phone",
+    "address",
+    "government_id",
+    "payment_card",
+    "password",
+    "credentials",
+)
+
+
 class ExtractionConfig(_Section):
+    """Background learning: what is extracted from finished exchanges, and how jobs run."""
+
     enabled: bool = True
-    #: A name from ``models``.
+    #: A name from ``models``; ``mode: facts`` without it is off (with a startup warning).
     model: str | None = None
+    #: ``facts`` asks the model; ``turns`` stores the user's own turns, scrubbed, no model call.
     mode: Literal["facts", "turns", "off"] = "facts"
+    #: The memory categories the model may give a fact; anything else becomes ``general``.
+    categories: tuple[str, ...] = ("preference", "fact", "role", "general")
+    #: Facts the model puts in these categories are never stored.
+    blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
+    #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
+    style_evidence_required: int = Field(3, ge=1, le=100)
+    #: Cosine similarity at which a new fact repeats an existing memory (see docs/learning.md).
+    duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
+    #: Similarity at which a new fact of the same category replaces an existing memory.
+    supersede_similarity: float = Field(0.80, gt=0.0, le=1.0)
+    #: Jobs waiting on this host; exchanges beyond it are not learned from (and are counted).
+    max_backlog: int = Field(10_000, ge=1)
+    #: Jobs each gateway process works on at once.
+    concurrency: int = Field(2, ge=1, le=64)
+    #: Tries per job (provider errors back off exponentially in between), then it is failed.
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_backoff_s: PositiveFloat = 2.0
+    #: A claimed job returns to the queue when its worker has not renewed it for this long.
+    lease_s: PositiveFloat = 30.0
+    #: How often idle workers look for jobs from other processes or due retries.
+    poll_interval_s: PositiveFloat = 1.0
+    #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
+    drain_timeout_s: float = Field(5.0, ge=0.0)
+    #: While chats are flowing, the share of the time jobs may spend storing facts (1: no limit;
+    #: see docs/learning.md for what it costs the chat p99).
+    busy_share: float = Field(0.1, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> ExtractionConfig:
+        if self.supersede_similarity > self.duplicate_similarity:
+            raise ValueError("supersede_similarity must not exceed duplicate_similarity")
+        return self
 
 
 class MetricsConfig(_Section):
@@ -258,6 +304,11 @@ class GatewayConfig(_Section):
         model = self.extraction.model
         if self.extraction.enabled and model is not None and model not in names:
             raise ValueError(f"extraction.model: '{model}' is not a configured model name")
+        for category in self.extraction.categories:
+            if category not in self.memory.categories:
+                raise ValueError(
+                    f"extraction.categories: '{category}' is not one of memory.categories"
+                )
         if self.memory.enabled and self.server.workers > 1 and not self.memory.store.url:
             raise ValueError(
                 "memory.store.url: required when server.workers > 1 "

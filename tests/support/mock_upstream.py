@@ -9,6 +9,10 @@ Modes: ``plain`` (default), ``stream``, ``tools``, ``json`` (answer with ``conte
 ``fail`` (answer ``status`` with an OpenAI error body, the first ``times`` requests sharing a
 ``key`` only), ``drop`` (close the connection without answering), ``stream_cut`` (stream some
 chunks, then drop). ``delay_s`` delays the answer (or each chunk). Every request is recorded.
+
+Requests the gateway builds itself (memory extraction) carry no ``mock`` field; they take their
+behaviour from ``MockState.script``, a queue of the same objects, one per request, then from
+``MockState.script_default`` (the plain answer when that is None too).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,9 +46,19 @@ class MockState:
     abandoned_event: threading.Event = field(default_factory=threading.Event)
     #: Streams with ``hold_after: n`` wait for this after their n-th event.
     release: threading.Event = field(default_factory=threading.Event)
+    #: Behaviours for requests without a ``mock`` field, one each, in order.
+    script: deque[dict[str, Any]] = field(default_factory=deque)
+    script_default: dict[str, Any] | None = None
 
     def bodies(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests]
+
+    def scripted(self) -> dict[str, Any]:
+        """The behaviour for the next request that did not bring its own."""
+        try:
+            return self.script.popleft()
+        except IndexError:
+            return self.script_default or {}
 
 
 def completion(model: str, content: str | None, **message: Any) -> dict[str, Any]:
@@ -91,7 +105,8 @@ class MockProvider:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.state.requests.append(Received(request.path, dict(request.headers), body))
-        spec = body.get("mock") or {}
+        spec = body["mock"] if "mock" in body else self.state.scripted()
+        spec = spec or {}
         mode = spec.get("mode", "plain")
         delay = float(spec.get("delay_s", 0))
         model = body.get("model", "mock")

@@ -1,0 +1,202 @@
+"""Putting new facts into a user's memories: add, reinforce, supersede, and gate style.
+
+Each fact is compared with the user's nearest memories (``similarity.verdict``):
+
+- a **duplicate** bumps the existing memory's evidence and ``last_seen_at`` (which is what
+  keeps it from decaying) instead of adding a row;
+- a **related** fact of the same category supersedes the memory: the new one is added with a
+  ``supersedes`` link, then the old one is marked ``superseded`` (kept for history and export,
+  no longer retrieved);
+- anything else is added.
+
+Style preferences (tone, brevity, format) are gated: they are stored ``pending`` (not
+retrieved) and promoted to ``active`` once ``style_evidence_required`` consistent observations
+agree; only then do they supersede the style they contradict. A pending style that is
+contradicted before it takes effect is superseded at once, so only *consistent* observations
+count.
+
+Replays change nothing ("at most once in effect"). A fact's operation id is derived from its job
+and text: an added memory takes that id, and a bump records it in the memory's
+``observations`` metadata in the same write, so a replayed job finds its work done. A supersede
+or promotion cut short by a crash is finished by the replay (``_link``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from gateway.learning.minimise import Fact
+from gateway.learning.similarity import Thresholds, normalised, verdict
+from gateway.memory.index import Vector
+from gateway.memory.records import Memory, Scope, utcnow
+from gateway.memory.store import MemoryStore, NewMemory
+from gateway.observability import Metrics
+
+OBSERVATIONS: Final = "observations"
+SUPERSEDES: Final = "supersedes"
+KIND: Final = "kind"
+STYLE_KIND: Final = "style"
+#: Operation ids kept per memory: a replay comes within a lease or two, never 16 jobs later.
+MAX_OBSERVATIONS: Final = 16
+NEAREST: Final = 5
+_LOCK_STRIPES: Final = 64
+#: Turns texts into one normalised vector per row (the memory store's embedding model).
+Embed = Callable[[Sequence[str]], Awaitable[Vector]]
+
+
+def operation_id(job_id: str, fact: Fact) -> str:
+    """The id of one fact of one job: the memory id if it is added, the marker if a bump."""
+    digest = hashlib.sha256(f"{job_id}\0{normalised(fact.content)}".encode())
+    return digest.hexdigest()[:32]
+
+
+def is_style(memory: Memory) -> bool:
+    return memory.metadata.get(KIND) == STYLE_KIND
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    style_evidence_required: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    memory: Memory
+    duplicate: bool
+
+
+class Consolidator:
+    def __init__(self, store: MemoryStore, embed: Embed, rules: Rules, metrics: Metrics) -> None:
+        self._store = store
+        self._embed = embed
+        self._rules = rules
+        self._metrics = metrics
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def lock(self, scope: Scope) -> asyncio.Lock:
+        """Held while a job changes the user's memories (and while the user is erased): two
+        jobs of one user must not both decide to add the same fact."""
+        return self._locks[int(scope.key[:8], 16) % _LOCK_STRIPES]
+
+    async def apply(self, scope: Scope, job_id: str, facts: Sequence[Fact]) -> None:
+        """Store ``facts``; call with ``lock(scope)`` held."""
+        if not facts:
+            return
+        vectors = await self._embed([fact.content for fact in facts])
+        for fact, vector in zip(facts, vectors, strict=True):
+            await self._apply(scope, operation_id(job_id, fact), fact, vector)
+
+    async def _apply(self, scope: Scope, op: str, fact: Fact, vector: Vector) -> None:
+        index = await self._store.index(scope)
+        done = index.get(op)
+        if done is not None:  # a replay: the add happened; finish what may have been cut short
+            await self._link(scope, done)
+            return
+        match = await self._match(scope, fact, vector)
+        if match is None:
+            await self._add(scope, op, fact, vector)
+        elif match.duplicate:
+            await self._observe(scope, op, match.memory)
+        else:
+            await self._replace(scope, op, fact, vector, match.memory)
+
+    async def _match(self, scope: Scope, fact: Fact, vector: Vector) -> Match | None:
+        """The best duplicate among the nearest memories, else the best related memory that
+        this fact may replace (same category, same kind), else None."""
+        candidates = await self._store.nearest(scope, vector, NEAREST)
+        if fact.style:
+            candidates = [*candidates, *await self._pending(scope, vector)]
+        related: Match | None = None
+        for memory, similarity in sorted(candidates, key=lambda c: -c[1]):
+            judged = verdict(fact.content, memory.content, similarity, self._rules.thresholds)
+            if judged == "duplicate":
+                return Match(memory, duplicate=True)
+            replaceable = memory.category == fact.category and is_style(memory) == fact.style
+            if judged == "related" and replaceable and related is None:
+                related = Match(memory, duplicate=False)
+        return related
+
+    async def _pending(self, scope: Scope, vector: Vector) -> list[tuple[Memory, float]]:
+        index = await self._store.index(scope)
+        return [
+            (memory, float(index.vector_at(memory.id) @ vector))
+            for memory in index.memories()
+            if memory.status == "pending"
+        ]
+
+    async def _add(
+        self, scope: Scope, op: str, fact: Fact, vector: Vector, supersedes: str | None = None
+    ) -> Memory:
+        metadata: dict[str, Any] = {KIND: STYLE_KIND} if fact.style else {}
+        if supersedes is not None:
+            metadata[SUPERSEDES] = supersedes
+        gated = fact.style and self._rules.style_evidence_required > 1
+        item = NewMemory(
+            content=fact.content,
+            category=fact.category,
+            metadata=metadata,
+            source="extracted",
+            id=op,
+            status="pending" if gated else "active",
+        )
+        [memory] = await self._store.add(scope, [item], vector[None, :])
+        self._metrics.memories_written("add")
+        return memory
+
+    async def _observe(self, scope: Scope, op: str, memory: Memory) -> None:
+        """Another observation of ``memory``: more evidence, seen now; maybe promoted."""
+        if op not in memory.metadata.get(OBSERVATIONS, ()):
+            before = memory.status
+            memory = await self._store.update(scope, memory.id, lambda m: self._bumped(m, op))
+            self._metrics.memories_written("duplicate")
+            if before == "pending" and memory.status == "active":
+                self._metrics.memories_written("update")
+        await self._link(scope, memory)
+
+    def _bumped(self, memory: Memory, op: str) -> Memory:
+        seen = list(memory.metadata.get(OBSERVATIONS, ()))
+        if op in seen:
+            return memory
+        evidence = memory.evidence + 1
+        status = memory.status
+        if status == "pending" and evidence >= self._rules.style_evidence_required:
+            status = "active"
+        metadata = {**memory.metadata, OBSERVATIONS: [*seen, op][-MAX_OBSERVATIONS:]}
+        return replace(
+            memory, evidence=evidence, last_seen_at=utcnow(), status=status, metadata=metadata
+        )
+
+    async def _replace(
+        self, scope: Scope, op: str, fact: Fact, vector: Vector, old: Memory
+    ) -> None:
+        if fact.style and old.status == "active":
+            # Takes effect (and retires the old style) only once promoted.
+            await self._add(scope, op, fact, vector, supersedes=old.id)
+            return
+        # A pending style contradicted before it took effect is simply replaced; its own
+        # pending replacement target carries over.
+        target = old.metadata.get(SUPERSEDES) if old.status == "pending" else old.id
+        new = await self._add(scope, op, fact, vector, supersedes=target)
+        if old.status == "pending":
+            await self._retire(scope, old.id, new.id)
+        await self._link(scope, new)
+
+    async def _link(self, scope: Scope, memory: Memory) -> None:
+        """Once ``memory`` is active, retire the memory it was recorded to supersede."""
+        target = memory.metadata.get(SUPERSEDES)
+        if memory.status == "active" and isinstance(target, str):
+            await self._retire(scope, target, memory.id)
+
+    async def _retire(self, scope: Scope, memory_id: str, successor: str) -> None:
+        old = (await self._store.index(scope)).get(memory_id)
+        if old is None or old.status == "superseded":
+            return
+        await self._store.update(
+            scope, memory_id, lambda m: replace(m, status="superseded", superseded_by=successor)
+        )
+        self._metrics.memories_written("superseded")

@@ -1,0 +1,105 @@
+"""One extraction job, from its journal row to stored memories.
+
+    transcript --scrub--> model (or the user's turns, in ``turns`` mode) --minimise--> facts
+    facts --saved in the job row--> consolidated into the user's memories
+
+Saving the facts before applying them is what makes a replay exact: a job retried after a crash
+applies the same facts with the same operation ids, instead of asking the model again and
+getting other words for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.errors import GatewayError, UpstreamError
+from gateway.learning.consolidate import Consolidator
+from gateway.learning.extractor import Extractor, InvalidExtraction
+from gateway.learning.journal import Job, Journal
+from gateway.learning.minimise import (
+    Fact,
+    Minimised,
+    Policy,
+    decode_facts,
+    encode_facts,
+    minimise,
+    turn_facts,
+)
+from gateway.learning.pacing import Pacer
+from gateway.learning.transcript import Transcript, scrubbed
+from gateway.memory.embedding import EmbeddingError
+from gateway.observability import Metrics
+
+
+class Retry(Exception):
+    """The job may succeed later: back off and try again. A retry that is not ``charged``
+    (the memory store is down) does not use up one of the job's attempts."""
+
+    def __init__(self, reason: str, *, charged: bool = True) -> None:
+        super().__init__(reason)
+        self.charged = charged
+
+
+class GiveUp(Exception):
+    """The job cannot succeed; ``outcome`` is the metrics label it is counted under."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+class Pipeline:
+    def __init__(
+        self,
+        journal: Journal,
+        extractor: Extractor | None,
+        policy: Policy,
+        consolidator: Consolidator,
+        pacer: Pacer,
+        metrics: Metrics,
+    ) -> None:
+        self._journal = journal
+        self._pacer = pacer
+        #: None in ``turns`` mode: the user's own words are stored, no model is asked.
+        self._extractor = extractor
+        self._policy = policy
+        self._consolidator = consolidator
+        self._metrics = metrics
+
+    async def run(self, job: Job) -> str:
+        """Do the job; returns its outcome (``done``, or ``dropped`` when the user's data was
+        erased after it was queued). Raises ``Retry`` or ``GiveUp``."""
+        facts = await self._facts(job)
+        try:
+            async with self._pacer.turn(), self._consolidator.lock(job.scope):
+                erased = await self._journal.call(
+                    self._journal.erased_after, job.scope, job.created_at
+                )
+                if erased:
+                    return "dropped"
+                await self._consolidator.apply(job.scope, job.id, facts)
+        except (GatewayError, EmbeddingError) as exc:
+            raise Retry(type(exc).__name__, charged=False) from exc
+        return "done"
+
+    async def _facts(self, job: Job) -> list[Fact]:
+        if job.facts is not None:
+            return decode_facts(job.facts)
+        minimised = await self._extract(Transcript.decode(job.transcript))
+        self._metrics.memories_written("blocked", minimised.blocked)
+        await self._journal.call(self._journal.save_facts, job.id, encode_facts(minimised.facts))
+        return minimised.facts
+
+    async def _extract(self, transcript: Transcript) -> Minimised:
+        if self._extractor is None:
+            return await asyncio.to_thread(turn_facts, transcript.new, self._policy)
+        clean = await asyncio.to_thread(scrubbed, transcript)
+        try:
+            raw = await self._extractor.extract(clean)
+        except InvalidExtraction as exc:
+            raise GiveUp("invalid_json") from exc
+        except UpstreamError as exc:
+            if exc.retryable:
+                raise Retry(type(exc).__name__) from exc
+            raise GiveUp("failed") from exc
+        return await asyncio.to_thread(minimise, raw, self._policy)

@@ -1,0 +1,126 @@
+"""Building the learning feature from the config, once per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+
+from gateway.config import ExtractionConfig, GatewayConfig
+from gateway.learning.consolidate import Consolidator, Embed, Rules
+from gateway.learning.extractor import Extractor, build_prompt
+from gateway.learning.handoff import JournalHandoff
+from gateway.learning.journal import Journal, new_owner
+from gateway.learning.minimise import Policy
+from gateway.learning.pacing import Pacer
+from gateway.learning.pipeline import Pipeline
+from gateway.learning.similarity import Thresholds
+from gateway.learning.worker import Workers, WorkerSettings
+from gateway.memory.embedding import Embedder
+from gateway.memory.index import Vector
+from gateway.memory.records import Scope
+from gateway.memory.service import MemoryServices
+from gateway.observability import Metrics
+from gateway.proxy.chat import Handoff, NoLearning
+from gateway.proxy.forward import Forwarder
+from gateway.upstream.routes import ModelRegistry
+
+#: The journal lives beside the store's own state, in a file of its own: its writes never wait
+#: for the store's generation counter, nor the other way round.
+JOURNAL_DB = "extraction.sqlite3"
+log = logging.getLogger(__name__)
+
+
+async def start_learning(
+    config: GatewayConfig,
+    memory: MemoryServices,
+    registry: ModelRegistry,
+    forwarder: Forwarder,
+    metrics: Metrics,
+    stack: AsyncExitStack,
+) -> Handoff:
+    """The hand-off for ``ChatCompletions``, with its workers started and their shutdown (a
+    bounded drain) registered on ``stack``; ``NoLearning`` when extraction is off."""
+    settings = config.extraction
+    if not settings.enabled or settings.mode == "off":
+        return NoLearning()
+    if settings.mode == "facts" and settings.model is None:
+        log.warning(
+            "extraction.model is not set: fact extraction is off "
+            "(name one of the models, or use extraction.mode: turns)"
+        )
+        return NoLearning()
+    journal = Journal(
+        config.memory.store.state_dir / JOURNAL_DB,
+        owner=new_owner(),
+        max_backlog=settings.max_backlog,
+    )
+    stack.callback(journal.close)
+    consolidator = Consolidator(
+        memory.store, _embedding(memory.embedder, stack), _rules(settings), metrics
+    )
+    memory.store.before_erase(_forgetting(journal, consolidator))
+    pacer = Pacer(settings.busy_share)
+    policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
+    extractor = _extractor(settings, registry, forwarder, metrics)
+    pipeline = Pipeline(journal, extractor, policy, consolidator, pacer, metrics)
+    workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
+    await workers.start()
+    stack.push_async_callback(workers.stop)
+    return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
+
+
+def _embedding(embedder: Embedder, stack: AsyncExitStack) -> Embed:
+    """Embedding on a thread of its own, never queued in front of the query embeddings that
+    requests wait for."""
+    thread = ThreadPoolExecutor(1, thread_name_prefix="extraction-embed")
+    stack.callback(thread.shutdown)
+
+    async def embed(texts: Sequence[str]) -> Vector:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(thread, embedder.embed_sync, list(texts))
+
+    return embed
+
+
+def _forgetting(journal: Journal, consolidator: Consolidator) -> Callable[[Scope], Awaitable[None]]:
+    async def forget(scope: Scope) -> None:
+        # Under the consolidation lock: a job of this user running here finishes first, and
+        # anything queued for them is gone before their memories are.
+        async with consolidator.lock(scope):
+            await journal.call(journal.forget, scope, time.time())
+
+    return forget
+
+
+def _extractor(
+    settings: ExtractionConfig, registry: ModelRegistry, forwarder: Forwarder, metrics: Metrics
+) -> Extractor | None:
+    """The model call of ``mode: facts``; None in ``mode: turns``."""
+    if settings.mode != "facts" or settings.model is None:
+        return None
+    return Extractor(
+        forwarder,
+        registry.chain(settings.model),
+        build_prompt(settings.categories, settings.blocked_categories),
+        on_retry=lambda: metrics.extraction_job("retried", None),
+    )
+
+
+def _rules(settings: ExtractionConfig) -> Rules:
+    thresholds = Thresholds(settings.duplicate_similarity, settings.supersede_similarity)
+    return Rules(thresholds, settings.style_evidence_required)
+
+
+def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:
+    return WorkerSettings(
+        concurrency=settings.concurrency,
+        max_attempts=settings.max_attempts,
+        retry_backoff_s=settings.retry_backoff_s,
+        lease_s=settings.lease_s,
+        poll_interval_s=settings.poll_interval_s,
+        drain_timeout_s=settings.drain_timeout_s,
+    )

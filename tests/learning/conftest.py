@@ -1,0 +1,55 @@
+"""Fixtures for the learning tests: the real embedding model, a real Chroma store, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from gateway.memory.chroma import ChromaBackend
+from gateway.memory.embedding import OnnxMiniLM
+from gateway.memory.snapshots import Generations
+from gateway.memory.store import CacheSettings, MemoryStore
+from gateway.observability import Metrics
+from tests.learning.helpers import MODEL_DIR
+from tests.support.mock_upstream import RunningMock, mock_provider
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The offline all-MiniLM-L6-v2; its absence is a broken checkout, not a skip."""
+    missing = [n for n in ("model.onnx", "tokenizer.json") if not (MODEL_DIR / n).is_file()]
+    if missing:
+        pytest.fail(f"offline model files missing from {MODEL_DIR}: {missing}", pytrace=False)
+    return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def embedder(model_dir: Path) -> Iterator[OnnxMiniLM]:
+    minilm = OnnxMiniLM(model_dir)
+    yield minilm
+    minilm.close()
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path, embedder: OnnxMiniLM) -> AsyncIterator[MemoryStore]:
+    """A memory store on an embedded Chroma of its own."""
+    backend = ChromaBackend(path=tmp_path / "chroma")
+    generations = Generations(tmp_path / "state" / "gateway.sqlite3")
+    memory_store = MemoryStore(backend, embedder, generations, CacheSettings())
+    yield memory_store
+    await memory_store.close()
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(model_names=["chat", "extractor"])
+
+
+@pytest.fixture
+def scripted() -> Iterator[RunningMock]:
+    """A mock provider of this test's own, so its script and record are this test's alone."""
+    with mock_provider() as running:
+        yield running
