@@ -101,6 +101,10 @@ class StoreConfig(_Section):
     path: Path = Path("./data/chroma")
     #: ``http://host:port`` of a ``chroma run`` server; replaces the embedded store.
     url: str | None = None
+    #: Where the embedded store (``path``) runs: ``child``, a ``chroma run`` the gateway starts,
+    #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
+    #: where each write stalls every request for ~10-60 ms (see docs/learning.md, Speed).
+    runs_in: Literal["child", "gateway"] = "child"
     #: The gateway's own local state: extraction journal, store generations, snapshots.
     state_dir: Path = Path("./data/state")
 

@@ -6,7 +6,11 @@ writes, a 1 ms sleep on the event loop wakes ~10 ms late at median, ~28 ms at p9
 and no thread priority helps with that: a low-priority thread holding the GIL only makes the
 event loop wait longer. So while chats are flowing, the ``Pacer`` lets the storing phase of one
 job run at a time, for at most ``busy_share`` of the wall-clock time; when the gateway is quiet,
-jobs run back to back. A Chroma server (``memory.store.url``) has no such stall.
+jobs run back to back.
+
+Only a store inside the process (``memory.store.runs_in: gateway``) needs this: the default
+store child (``gateway.memory.child``) and a Chroma server (``memory.store.url``) write outside
+the process, and there the pacer is built with a share of 1 (no limit).
 """
 
 from __future__ import annotations

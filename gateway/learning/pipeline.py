@@ -11,6 +11,9 @@ getting other words for them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 from gateway.errors import GatewayError, UpstreamError
 from gateway.learning.consolidate import Consolidator
@@ -29,6 +32,8 @@ from gateway.learning.pacing import Pacer
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.memory.embedding import EmbeddingError
 from gateway.observability import Metrics
+
+T = TypeVar("T")
 
 
 class Retry(Exception):
@@ -57,8 +62,12 @@ class Pipeline:
         consolidator: Consolidator,
         pacer: Pacer,
         metrics: Metrics,
+        *,
+        executor: Executor | None = None,
     ) -> None:
         self._journal = journal
+        #: Where scrubbing and minimising run (None: asyncio's default threads).
+        self._executor = executor
         self._pacer = pacer
         #: None in ``turns`` mode: the user's own words are stored, no model is asked.
         self._extractor = extractor
@@ -92,8 +101,8 @@ class Pipeline:
 
     async def _extract(self, transcript: Transcript) -> Minimised:
         if self._extractor is None:
-            return await asyncio.to_thread(turn_facts, transcript.new, self._policy)
-        clean = await asyncio.to_thread(scrubbed, transcript)
+            return await self._compute(turn_facts, transcript.new, self._policy)
+        clean = await self._compute(scrubbed, transcript)
         try:
             raw = await self._extractor.extract(clean)
         except InvalidExtraction as exc:
@@ -102,4 +111,7 @@ class Pipeline:
             if exc.retryable:
                 raise Retry(type(exc).__name__) from exc
             raise GiveUp("failed") from exc
-        return await asyncio.to_thread(minimise, raw, self._policy)
+        return await self._compute(minimise, raw, self._policy)
+
+    async def _compute(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

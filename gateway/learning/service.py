@@ -6,10 +6,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import AsyncExitStack
 
 from gateway.config import ExtractionConfig, GatewayConfig
+from gateway.learning.background import low_priority_executor
 from gateway.learning.consolidate import Consolidator, Embed, Rules
 from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.handoff import JournalHandoff
@@ -59,31 +60,38 @@ async def start_learning(
         max_backlog=settings.max_backlog,
     )
     stack.callback(journal.close)
+    # One thread for the jobs' CPU work: at nice 19 it only takes what chats leave idle.
+    cpu = low_priority_executor(1, "extraction-cpu")
+    stack.callback(cpu.shutdown)
     consolidator = Consolidator(
-        memory.store, _embedding(memory.embedder, stack), _rules(settings), metrics
+        memory.store, _embedding(memory.embedder, cpu), _rules(settings), metrics
     )
     memory.store.before_erase(_forgetting(journal, consolidator))
-    pacer = Pacer(settings.busy_share)
+    pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
-    pipeline = Pipeline(journal, extractor, policy, consolidator, pacer, metrics)
+    pipeline = Pipeline(journal, extractor, policy, consolidator, pacer, metrics, executor=cpu)
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)
     return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
 
 
-def _embedding(embedder: Embedder, stack: AsyncExitStack) -> Embed:
-    """Embedding on a thread of its own, never queued in front of the query embeddings that
-    requests wait for."""
-    thread = ThreadPoolExecutor(1, thread_name_prefix="extraction-embed")
-    stack.callback(thread.shutdown)
+def _embedding(embedder: Embedder, thread: Executor) -> Embed:
+    """Embedding on the jobs' low-priority thread, never queued in front of the query
+    embeddings that requests wait for."""
 
     async def embed(texts: Sequence[str]) -> Vector:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(thread, embedder.embed_sync, list(texts))
 
     return embed
+
+
+def _store_in_process(config: GatewayConfig) -> bool:
+    """Whether store writes run in this process, holding the GIL (what the pacer is for)."""
+    store = config.memory.store
+    return store.url is None and store.runs_in == "gateway"
 
 
 def _forgetting(journal: Journal, consolidator: Consolidator) -> Callable[[Scope], Awaitable[None]]:

@@ -97,6 +97,16 @@ class ChromaBackend:
         with _translated():
             self._client  # noqa: B018
 
+    def close(self) -> None:
+        """Release the client (its HTTP connections, or the embedded store's files)."""
+        with self._lock:
+            client, self._connected = self._connected, None
+            self._collections.clear()
+        if client is not None:
+            with _translated():
+                client.close()
+                _close_http_sessions(client)
+
     def _collection(self, tenant: str) -> Any:
         name = collection_name(tenant)
         collection = self._collections.get(name)
@@ -179,6 +189,16 @@ class ChromaBackend:
             if len(ids) < _PAGE:
                 return
             offset += _PAGE
+
+
+def _close_http_sessions(client: Any) -> None:
+    """chromadb 1.5's HTTP client leaves the connection pools of its two API objects (its own
+    and its admin client's) open on ``close()``; left to the garbage collector, their sockets
+    are closed with a ResourceWarning."""
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if session is not None:
+            session.close()
 
 
 def _stored_id(scope: Scope, memory_id: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway.config import GatewayConfig, MemoryConfig
 from gateway.errors import StoreUnavailable
 from gateway.memory.api import MemoryAPI
+from gateway.memory.child import ChromaChild
 from gateway.memory.chroma import ChromaBackend
 from gateway.memory.context import MemoryContext
 from gateway.memory.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
@@ -67,7 +68,7 @@ async def start_memory(
     embedder = await asyncio.to_thread(build_embedder, memory)
     stack.callback(embedder.close)
     remote = memory.store.url is not None
-    backend = ChromaBackend(path=memory.store.path, url=memory.store.url)
+    backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, stack))
     try:
         await asyncio.to_thread(backend.connect)
     except StoreUnavailable:
@@ -97,6 +98,23 @@ async def start_memory(
         authenticator, store, retriever, memory.categories, config.server.max_body_bytes
     )
     return MemoryServices(store, embedder, retriever, context, api)
+
+
+async def _store_url(memory: MemoryConfig, stack: AsyncExitStack) -> str | None:
+    """The URL of the store server: the configured one, or that of the child this process
+    starts (``runs_in: child``); None for a store inside this process."""
+    store = memory.store
+    if store.url is not None or store.runs_in == "gateway":
+        return store.url
+    child = ChromaChild(store.path)
+    child.start()
+    # Stopped after the store has closed (the stack unwinds in reverse).
+    stack.push_async_callback(child.stop)
+    try:
+        await child.ready()
+    except StoreUnavailable:
+        log.warning("memory store process did not start; serving without memories")
+    return child.url
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -13,6 +13,7 @@ off, and ``ttl_s`` bounds staleness against writers on other hosts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from gateway.errors import MemoryNotFound
+from gateway.errors import MemoryNotFound, StoreUnavailable
 from gateway.memory.chroma import ChromaBackend, StoredRecord
 from gateway.memory.codec import decode, encode
 from gateway.memory.embedding import Embedder
@@ -244,6 +245,8 @@ class MemoryStore:
 
     async def close(self) -> None:
         await self.flush()
+        with contextlib.suppress(StoreUnavailable):
+            await self._run(self._backend.close)
         self._pool.shutdown(wait=True)
         self._generations.close()
 

@@ -65,9 +65,13 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
 def memory_gateway(
     tmp_path_factory: pytest.TempPathFactory, mock_server: RunningMock
 ) -> Iterator[RunningGateway]:
-    """A gateway with memory on over an embedded store; tests keep apart by user id."""
+    """A gateway with memory on over an embedded store in its own process (tests write to the
+    store behind its back); tests keep apart by user id. The default, a store child, talks to
+    its child like ``server_gateway`` to its server (tests/memory/test_child.py)."""
     state = tmp_path_factory.mktemp("memory-gateway")
-    with gateway_in_thread(memory_config(state, **shared_sections(mock_server))) as running:
+    sections = shared_sections(mock_server)
+    sections["memory"] = {**sections["memory"], "store": {"runs_in": "gateway"}}
+    with gateway_in_thread(memory_config(state, **sections)) as running:
         yield running
 
 

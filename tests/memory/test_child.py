@@ -1,0 +1,149 @@
+"""The store's own `chroma run` child: started, used, stopped, and never outliving the gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.config import ConfigError, parse_config
+from gateway.memory.child import CHILD_NICE, ChromaChild
+from gateway.memory.chroma import ChromaBackend, StoredRecord
+from gateway.memory.records import Scope
+from tests.support.gateway import gateway_in_thread
+from tests.support.memory import memory_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCOPE = Scope("acme", "alice")
+
+
+def record(memory_id: str) -> StoredRecord:
+    vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    return StoredRecord(memory_id, "User keeps bees.", {"category": "fact"}, vector)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def children_on(path: Path) -> list[int]:
+    """Processes whose command line names ``path`` (the store children serving it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(path).encode() in command and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.asyncio
+async def test_the_child_serves_the_path_at_low_priority_and_stops(tmp_path: Path) -> None:
+    child = ChromaChild(tmp_path / "chroma")
+    child.start()
+    try:
+        await child.ready()
+        assert child.pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == CHILD_NICE
+        backend = ChromaBackend(url=child.url)
+        backend.put(SCOPE, [record("m1")])
+        assert [r.id for r in backend.fetch(SCOPE)] == ["m1"]
+        backend.close()
+    finally:
+        await child.stop()
+    assert not alive(child.pid)
+
+
+@pytest.mark.asyncio
+async def test_what_the_child_stored_is_there_for_the_in_process_store(tmp_path: Path) -> None:
+    # Switching `runs_in` either way keeps the data: both are the same on-disk store.
+    child = ChromaChild(tmp_path / "chroma")
+    child.start()
+    try:
+        await child.ready()
+        writer = ChromaBackend(url=child.url)
+        writer.put(SCOPE, [record("m1")])
+        writer.close()
+    finally:
+        await child.stop()
+    reader = ChromaBackend(path=tmp_path / "chroma")
+    assert [r.id for r in reader.fetch(SCOPE)] == ["m1"]
+    reader.close()
+
+
+def test_kill_9_of_the_gateway_takes_the_child_with_it(tmp_path: Path) -> None:
+    owner = textwrap.dedent(
+        f"""
+        import asyncio, sys, time
+        from pathlib import Path
+        from gateway.memory.child import ChromaChild
+
+        async def main():
+            child = ChromaChild(Path({str(tmp_path / "chroma")!r}))
+            child.start()
+            await child.ready()
+            print(child.pid, flush=True)
+            time.sleep(600)
+
+        asyncio.run(main())
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", owner], stdout=subprocess.PIPE, cwd=REPO_ROOT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        child_pid = int(process.stdout.readline())
+        assert alive(child_pid)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    assert eventually(lambda: not alive(child_pid)), "the store child outlived its gateway"
+
+
+def test_a_gateway_starts_its_child_and_stops_it_at_shutdown(tmp_path: Path) -> None:
+    config = memory_config(tmp_path)
+    assert config.memory.store.runs_in == "child"
+    store_path = config.memory.store.path
+    with gateway_in_thread(config):
+        assert len(children_on(store_path)) == 1
+    assert eventually(lambda: not children_on(store_path))
+
+
+def test_runs_in_gateway_starts_no_child(tmp_path: Path) -> None:
+    config = memory_config(tmp_path, memory={"store": {"runs_in": "gateway"}})
+    with gateway_in_thread(config):
+        assert children_on(config.memory.store.path) == []
+
+
+def test_runs_in_takes_only_the_two_places() -> None:
+    with pytest.raises(ConfigError, match=r"memory\.store\.runs_in"):
+        parse_config("memory: {store: {runs_in: thread}}", {})
