@@ -174,7 +174,9 @@ def gateway_config(port: int, upstream: mock.Mock, store: Path | None) -> dict[s
     if store is not None:
         memory = {
             "enabled": True,
-            "store": {"path": str(store)},
+            # The state (generations, snapshots) lives beside Chroma, so copying `store` copies
+            # one consistent store; the default (./data/state) would be shared by every run.
+            "store": {"path": str(store / "chroma"), "state_dir": str(store / "state")},
             "embedding": {"model_dir": str(EMBEDDING_MODEL_DIR)},
         }
         extraction = {}

@@ -1,12 +1,17 @@
-"""The ``gateway`` command: ``gateway serve`` and ``gateway check-config``."""
+"""The ``gateway`` command: ``gateway serve``, ``gateway check-config`` and
+``gateway memory import``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from gateway.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config
 from gateway.errors import ConfigError
@@ -47,6 +52,94 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Bad lines are listed one by one up to this many, then only counted.
+_SHOWN_BAD_LINES = 100
+
+
+@contextmanager
+def _opened(name: str) -> Iterator[BinaryIO]:
+    if name == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = open(name, "rb")  # noqa: SIM115 -- closed below, after the import
+    except OSError as exc:
+        print(f"gateway: cannot read {name}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
+    with handle:
+        yield handle
+
+
+def _import_memories(args: argparse.Namespace) -> int:
+    config = _load(_config_path(args.config))
+    # Deferred: the embedding model and Chroma take seconds to load; `serve` does not need this.
+    from gateway.errors import GatewayError
+    from gateway.memory import importer
+
+    if args.batch_size < 1:
+        print("gateway: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if args.tenant is not None and args.tenant not in importer.tenants(config):
+        print(f"gateway: --tenant {args.tenant} is not the tenant of any key", file=sys.stderr)
+        return 2
+    bad: list[importer.BadLine] = []
+
+    def report_bad(line: importer.BadLine) -> None:
+        bad.append(line)
+        if len(bad) <= _SHOWN_BAD_LINES:
+            print(f"gateway: {args.file}: {line}; skipped", file=sys.stderr)
+
+    started = time.monotonic()
+    with _opened(args.file) as lines:
+        try:
+            report = asyncio.run(
+                importer.import_lines(
+                    config,
+                    lines,
+                    tenant=args.tenant,
+                    batch_size=args.batch_size,
+                    on_error=report_bad,
+                )
+            )
+        except GatewayError as exc:
+            print(f"gateway: {args.file}: {exc.message}", file=sys.stderr)
+            return 1
+    seconds = time.monotonic() - started
+    if len(bad) > _SHOWN_BAD_LINES:
+        print(f"gateway: ... and {len(bad) - _SHOWN_BAD_LINES} more bad lines", file=sys.stderr)
+    rate = report.imported / seconds if seconds > 0 else 0.0
+    print(
+        f"imported {report.imported} memories for {report.users} users in {seconds:.1f} s "
+        f"({rate:.0f}/s); {report.already_present} already present, "
+        f"{report.skipped} bad lines skipped"
+    )
+    return 1 if report.skipped else 0
+
+
+def _add_memory_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    memory = commands.add_parser("memory", help="manage stored memories")
+    actions = memory.add_subparsers(dest="action", required=True)
+    load = actions.add_parser(
+        "import",
+        help="import memories from a JSON-lines file",
+        description='Import one memory per line: {"user_id", "content" (or "text"), '
+        'optional "tenant", "category", "created_at", "metadata"}. Bad lines are '
+        "skipped and reported (exit status 1); the rest are imported. Importing the same "
+        "file again adds nothing twice. Stop a gateway that uses the same embedded store first.",
+    )
+    load.add_argument(
+        "--config", help=f"config file (default: $GATEWAY_CONFIG or {DEFAULT_CONFIG_PATH})"
+    )
+    load.add_argument(
+        "--tenant", help="tenant for lines without one (default: the first key's tenant)"
+    )
+    load.add_argument(
+        "--batch-size", type=int, default=256, help="memories embedded per batch (default: 256)"
+    )
+    load.add_argument("file", help="JSON-lines file, or - for standard input")
+    load.set_defaults(handler=_import_memories)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible memory gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("config", nargs="?", help="config file to check")
     check.set_defaults(handler=_check)
+    _add_memory_commands(commands)
     return parser
 
 
