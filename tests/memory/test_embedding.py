@@ -170,8 +170,123 @@ async def test_concurrent_embeds_each_get_their_own_rows(embedder: OnnxMiniLM) -
 
     results = await asyncio.gather(*(embedder.embed([text]) for text in texts))
 
-    expected = embedder.embed_sync(texts)
-    np.testing.assert_array_equal(np.vstack(results), expected)
+    expected = np.vstack([embedder.embed_sync([text]) for text in texts])
+    np.testing.assert_allclose(np.vstack(results), expected, atol=TOLERANCE)
+
+
+class _GatedMiniLM(OnnxMiniLM):
+    """Records the texts of each model run; the first run waits until ``gate`` opens, and a
+    run holding "boom" fails."""
+
+    def __init__(self, model_dir: Path) -> None:
+        super().__init__(model_dir)
+        self.runs: list[list[str]] = []
+        self.gate = threading.Event()
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        self.runs.append(list(texts))
+        if len(self.runs) == 1:
+            self.gate.wait(10)
+        if "boom" in texts:
+            raise RuntimeError("the model failed")
+        return super().embed_sync(texts)
+
+
+async def _until_running(minilm: _GatedMiniLM) -> None:
+    for _ in range(500):
+        if minilm.runs:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first run never started")
+
+
+@pytest.mark.asyncio
+async def test_queries_arriving_while_the_model_is_busy_share_its_next_run(
+    model_dir: Path,
+) -> None:
+    minilm = _GatedMiniLM(model_dir)
+    try:
+        first = asyncio.create_task(minilm.embed(["the first question"]))
+        await _until_running(minilm)
+        queued = [f"question number {n}" for n in range(5)]
+        later = [asyncio.create_task(minilm.embed([text])) for text in queued]
+        await asyncio.sleep(0.05)
+        minilm.gate.set()
+        results = await asyncio.gather(first, *later)
+        alone = minilm.embed_sync(queued)
+    finally:
+        minilm.gate.set()
+        minilm.close()
+
+    assert minilm.runs[0] == ["the first question"]
+    assert sorted(minilm.runs[1]) == queued
+    assert [r.shape for r in results] == [(1, 384)] * 6
+    np.testing.assert_allclose(np.vstack(results[1:]), alone, atol=TOLERANCE)
+
+
+@pytest.mark.asyncio
+async def test_under_a_backlog_the_newest_queries_run_first(model_dir: Path) -> None:
+    # The oldest callers are the nearest to their deadline; the newest can still make theirs.
+    minilm = _GatedMiniLM(model_dir)
+    try:
+        first = asyncio.create_task(minilm.embed(["the first question"]))
+        await _until_running(minilm)
+        queued = [f"question number {n:02d}" for n in range(12)]
+        later = []
+        for text in queued:
+            later.append(asyncio.create_task(minilm.embed([text])))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        minilm.gate.set()
+        await asyncio.gather(first, *later)
+    finally:
+        minilm.gate.set()
+        minilm.close()
+
+    assert sorted(minilm.runs[1]) == queued[4:]
+    assert sorted(minilm.runs[2]) == queued[:4]
+
+
+@pytest.mark.asyncio
+async def test_a_caller_that_gave_up_is_not_embedded(model_dir: Path) -> None:
+    minilm = _GatedMiniLM(model_dir)
+    try:
+        first = asyncio.create_task(minilm.embed(["running"]))
+        await _until_running(minilm)
+        gone = asyncio.create_task(minilm.embed(["abandoned"]))
+        kept = asyncio.create_task(minilm.embed(["kept"]))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        minilm.gate.set()
+        await asyncio.gather(first, kept)
+    finally:
+        minilm.gate.set()
+        minilm.close()
+
+    assert gone.cancelled()
+    assert minilm.runs == [["running"], ["kept"]]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_run_fails_its_callers_and_the_next_run_still_works(
+    model_dir: Path,
+) -> None:
+    minilm = _GatedMiniLM(model_dir)
+    try:
+        first = asyncio.create_task(minilm.embed(["running"]))
+        await _until_running(minilm)
+        shared = [asyncio.create_task(minilm.embed([text])) for text in ("boom", "bystander")]
+        await asyncio.sleep(0.01)
+        minilm.gate.set()
+        await first
+        outcomes = await asyncio.gather(*shared, return_exceptions=True)
+        after = await minilm.embed(["after the failure"])
+    finally:
+        minilm.gate.set()
+        minilm.close()
+
+    assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError]
+    assert after.shape == (1, 384)
 
 
 @pytest.mark.asyncio
