@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,45 @@ class RowResult:
     cpu_latency: CpuUse
     cpu_load: CpuUse
     ttft: ttft.TtftResult
+    #: Our gateway with memory on: how its retrievals ended under load (None for other rows).
+    memory_load: MemoryShare | None = None
+
+
+@dataclass(frozen=True)
+class MemoryShare:
+    """Retrievals in one phase: answered in time (with memories or none to give) or not.
+
+    A request whose retrieval missed its deadline still succeeds, without memories, so req/s
+    alone overstates what memory-on serves under load; this says how much of it had memory."""
+
+    answered: int
+    degraded: int
+
+    @property
+    def answered_share(self) -> float:
+        total = self.answered + self.degraded
+        return self.answered / total if total else 0.0
+
+
+_RETRIEVAL = re.compile(r'^gateway_memory_retrievals_total\{outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
+
+
+def retrievals(target: Target) -> Counter[str]:
+    """The gateway's retrieval counters by outcome (empty for targets without them)."""
+    if target.metrics_url is None:
+        return Counter()
+    request = urllib.request.Request(
+        target.metrics_url, headers={"Authorization": f"Bearer {target.api_key}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    return Counter({k: int(float(v)) for k, v in _RETRIEVAL.findall(text)})
+
+
+def _share(before: Counter[str], after: Counter[str]) -> MemoryShare | None:
+    spent = after - before
+    answered, degraded = spent["hit"] + spent["empty"], spent["timeout"] + spent["error"]
+    return MemoryShare(answered, degraded) if answered + degraded else None
 
 
 def _say(target: Target, what: str) -> None:
@@ -64,12 +106,14 @@ def measure(target: Target, settings: Settings, questions: Path, mock_pid: int) 
         latency = drive(1, settings.duration_s)
     settle(target.pid)
     _say(target, f"throughput, {c} connections, {settings.duration_s} s")
+    counted = retrievals(target)
     with (
         RssSampler(target.pid) as sampler,
         CpuWindow(target.pid, mock_pid, cores=cores) as load_cpu,
     ):
         under_load = drive(c, settings.duration_s)
     settle(target.pid)
+    memory_load = _share(counted, retrievals(target))
     _say(target, f"time to first token, {settings.ttft_requests} stream requests")
     stream = ttft.Stream(target.stream_url, target.stream_model, target.api_key)
     first_token = ttft.measure(stream, requests=settings.ttft_requests)
@@ -82,4 +126,5 @@ def measure(target: Target, settings: Settings, questions: Path, mock_pid: int) 
         cpu_latency=latency_cpu.use(),
         cpu_load=load_cpu.use(),
         ttft=first_token,
+        memory_load=memory_load,
     )

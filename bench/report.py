@@ -19,6 +19,7 @@ _HEADER = (
     "RSS peak MiB",
     "TTFT added p50 ms",
     "errors",
+    "memories in time @32",
     "req/s ÷ LiteLLM",
     "added p50 ÷ LiteLLM",
     "added p99 ÷ LiteLLM",
@@ -61,6 +62,8 @@ def _cells(row: RowResult, base: RowResult | None, ref: RowResult | None) -> lis
     cells += [_ms(a) for a in added[:2]] if added else ["—", "—"]
     cells += [f"{row.load.rps:,.0f}", _ms(row.load.p99_ms), f"{row.rss_load.peak_mib:.0f}"]
     cells += [_ms(added[2]) if added else "—", str(errors(row))]
+    memory = row.memory_load
+    cells.append(f"{memory.answered_share:.0%}" if memory else "—")
     ours = row.name.startswith("gateway")
     if not (ours and ref and base and added):
         return [*cells, "—", "—", "—", "—"]
@@ -95,6 +98,13 @@ def _warnings(row: RowResult) -> list[str]:
                 f"while other processes used {use.others_on_measured_core:.0%} of it; rerun on "
                 "a quiet machine or with --nice -20."
             )
+    memory = row.memory_load
+    if memory and memory.degraded:
+        found.append(
+            f"{label}: under load, {memory.degraded:,} of {memory.answered + memory.degraded:,} "
+            "retrievals missed their deadline (memory.retrieval.timeout_ms); those requests "
+            "were answered without memories (X-Memory-Status: degraded)."
+        )
     if row.cpu_load.load_side > LOAD_SIDE_LIMIT and row.name != "baseline":
         found.append(
             f"{label}: the load side used {row.cpu_load.load_side:.0%} of its core; req/s may "

@@ -44,6 +44,8 @@ class Target:
     stream_url: str
     stream_model: str
     log: Path
+    #: Our gateway's ``GET /metrics``, where memory retrieval outcomes are counted.
+    metrics_url: str | None = None
 
 
 def _headers(api_key: str) -> dict[str, str]:
@@ -252,7 +254,8 @@ def gateway(upstream: mock.Mock, *, cpu: int, memory: bool) -> Iterator[Target]:
     with procs.pinned(cmd, cpu=cpu, log=log, cwd=procs.REPO_DIR) as proc:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         models = ("mock-plain", url, "mock-stream")
-        target = Target(name, proc.pid, GATEWAY_KEY, url, *models, log)
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        target = Target(name, proc.pid, GATEWAY_KEY, url, *models, log, metrics)
         _await_ready(target, proc)
         yield target
 
