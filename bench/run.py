@@ -1,13 +1,14 @@
-"""Benchmark command line: `python -m bench compare` (or `python bench/run.py compare`).
+"""Benchmark command line: `python -m bench compare | scaling | soak` (or `python bench/run.py`).
 
-Each subcommand is one function taking the parsed arguments; `scaling` and `soak` are meant to
-join `compare` in `_commands()` as they are written.
+`compare` is one function taking the parsed arguments; `scaling` and `soak` keep their own
+command lines (bench/scaling.py, bench/soak.py), and everything after their name goes to them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import shlex
 import shutil
@@ -125,9 +126,18 @@ def _commands() -> dict[str, tuple[Callable[[argparse.Namespace], int], str]]:
     return {"compare": (compare, "gateway vs LiteLLM proxy vs the mock itself")}
 
 
+#: Subcommands with a command line of their own: name -> (module, help).
+_DELEGATED = {
+    "scaling": ("bench.scaling", "retrieval p50/p95 as the store grows to 1M memories"),
+    "soak": ("bench.soak", "10 minutes of mixed traffic with memory and extraction on"),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in _DELEGATED.items():
+        sub.add_parser(name, help=f"{help_text} (python -m bench {name} --help)", add_help=False)
     for name, (_, help_text) in _commands().items():
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--duration", type=int, default=15, help="seconds per run")
@@ -157,6 +167,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for `python -m bench` and `python bench/run.py`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        module = importlib.import_module(_DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]))
     args = _parser().parse_args(argv)
     handler, _ = _commands()[args.command]
     return handler(args)

@@ -441,11 +441,14 @@ def _statuses(row: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(row["statuses"].items()))
 
 
+#: How this command is typed (also `python bench/scaling.py`).
+PROG = "python -m bench scaling"
+
 # -- command line -----------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
-    parse = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parse = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     commands = parse.add_subparsers(dest="command")
     inner = commands.add_parser("measure", help="(internal) measure one store in this process")
     inner.add_argument("--series", choices=("spread", "single", "chroma"), required=True)

@@ -28,7 +28,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,11 +398,14 @@ def render(result: Soak) -> str:
     return "\n".join(lines)
 
 
+#: How this command is typed (also `python bench/soak.py`).
+PROG = "python -m bench soak"
+
 # -- command line -----------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
-    parse = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parse = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     commands = parse.add_subparsers(dest="command")
     mock = commands.add_parser("mock", help="(internal) run the mock provider")
     mock.add_argument("--port", type=int, required=True)
@@ -419,8 +422,8 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
-def main() -> int:
-    args = parser().parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "mock":
         run_mock(args.port)
         return 0
