@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +19,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"
+RESULTS_DIR = BENCH_DIR / "results"
 
 
 class StartupError(RuntimeError):
@@ -133,3 +137,17 @@ def boosted_priority(nice: int) -> Iterator[None]:
         yield
     finally:
         autogroup.write_text(before)
+
+
+def command_line(prog: str, argv: Sequence[str]) -> str:
+    """How a run was started, as it would be typed again."""
+    return " ".join([prog, shlex.join(argv)]).strip()
+
+
+def save_results(name: str, payload: Mapping[str, object]) -> Path:
+    """Write ``payload`` to bench/results/``name`` and say where."""
+    path = RESULTS_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    print(f"\nresults: {path}", file=sys.stderr)
+    return path

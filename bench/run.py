@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
 from bench import cpu, machine, mock, procs, report, targets, workload
 from bench.measure import RowResult, Settings, measure
 
-RESULTS_DIR = procs.BENCH_DIR / "results"
+RESULTS_DIR = procs.RESULTS_DIR
 MEASURED_CORE, LOAD_CORE = 0, 1
 
 

@@ -44,7 +44,7 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import machine, synthetic
-from bench.procs import REPO_DIR, WORK_DIR, pinned
+from bench.procs import REPO_DIR, WORK_DIR, command_line, pinned, save_results
 from bench.workload import SYSTEM_PROMPT, question
 from gateway.config import GatewayConfig
 from gateway.memory.chroma import ChromaBackend, StoredRecord
@@ -63,7 +63,6 @@ from gateway.upstream.routes import build_route
 
 MODEL_DIR = REPO_DIR.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
 DATA_DIR = WORK_DIR / "scaling"
-RESULTS_DIR = REPO_DIR / "bench" / "results"
 MEASURED_CORE, LOAD_CORE = 0, 1
 TENANT = "bench"
 #: Bump when the generator changes, so stale data directories are rebuilt.
@@ -469,6 +468,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if args.command == "measure":
         result = asyncio.run(measure(args))
@@ -482,15 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render(results["rows"])
     print(text)
     payload = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": command_line(PROG, argv),
         "started": started,
         "machine": info,
         **results,
     }
-    path = RESULTS_DIR / f"scaling-{started}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
-    print(f"\nresults: {path}", file=sys.stderr)
+    save_results(f"scaling-{started}.json", payload)
     return 0
 
 

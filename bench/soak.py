@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import sys
@@ -43,11 +42,18 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
 
 from bench import machine, proctree
 from bench.learning_bench import KEY, THINGS, gateway_yaml
-from bench.procs import REPO_DIR, WORK_DIR, free_port, pinned, wait_until
+from bench.procs import (
+    REPO_DIR,
+    WORK_DIR,
+    command_line,
+    free_port,
+    pinned,
+    save_results,
+    wait_until,
+)
 from bench.workload import question
 
 GATEWAY_CORE, LOAD_CORE = 0, 1
-RESULTS_DIR = REPO_DIR / "bench" / "results"
 EXTRACTOR_MODEL = "bench-extractor"
 STREAM_CHUNKS = ("Noted", ",", " thanks", ".", " Anything", " else", "?", "")
 JOB_OUTCOMES = ("done", "failed", "invalid_json", "dropped", "retried")
@@ -423,6 +429,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if args.command == "mock":
         run_mock(args.port)
@@ -434,12 +441,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = asyncio.run(soak(args, gw))
     text = render(result)
     print(text)
-    payload = {"command": " ".join(["python", *sys.argv]), "started": started, "machine": info}
+    payload = {"command": command_line(PROG, argv), "started": started, "machine": info}
     payload |= {"table": text, **asdict(result)}
-    path = RESULTS_DIR / f"soak-{started}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
-    print(f"\nresults: {path}", file=sys.stderr)
+    save_results(f"soak-{started}.json", payload)
     return 0
 
 
