@@ -103,7 +103,7 @@ class StoreConfig(_Section):
     url: str | None = None
     #: Where the embedded store (``path``) runs: ``child``, a ``chroma run`` the gateway starts,
     #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
-    #: where each write stalls every request for ~10-60 ms (see docs/learning.md, Speed).
+    #: where each write stalls every request for ~10-60 ms (README: Learning, Speed).
     runs_in: Literal["child", "gateway"] = "child"
     #: The gateway's own local state: extraction journal, store generations, snapshots.
     state_dir: Path = Path("./data/state")
@@ -243,7 +243,7 @@ class ExtractionConfig(_Section):
     blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
     #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
     style_evidence_required: int = Field(3, ge=1, le=100)
-    #: Cosine similarity at which a new fact repeats an existing memory (see docs/learning.md).
+    #: Cosine similarity at which a new fact repeats an existing memory (README: Consolidation).
     duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
     #: Similarity at which a new fact of the same category replaces an existing memory.
     supersede_similarity: float = Field(0.80, gt=0.0, le=1.0)
@@ -261,7 +261,7 @@ class ExtractionConfig(_Section):
     #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
     drain_timeout_s: float = Field(5.0, ge=0.0)
     #: While chats are flowing, the share of the time jobs may spend storing facts (1: no limit;
-    #: see docs/learning.md for what it costs the chat p99).
+    #: the README's Learning section says what it costs the chat p99).
     busy_share: float = Field(0.1, gt=0.0, le=1.0)
 
     @model_validator(mode="after")

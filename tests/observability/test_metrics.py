@@ -302,11 +302,6 @@ def test_multiprocess_needs_the_variable_before_import(tmp_path: Path) -> None:
 
 def test_every_family_is_documented() -> None:
     root = Path(__file__).resolve().parents[2]
-    # docs/observability.md is meant to be merged into the README; either place will do.
-    docs = "".join(
-        p.read_text()
-        for p in (root / "README.md", root / "docs" / "observability.md")
-        if p.exists()
-    )
+    docs = (root / "README.md").read_text()
     for name in FAMILIES:
         assert f"`{name}`" in docs, name
