@@ -37,9 +37,9 @@ from gateway.memory.chroma import ChromaBackend
 from gateway.memory.embedding import Embedder
 from gateway.memory.index import Vector
 from gateway.memory.records import Scope
-from gateway.memory.service import STATE_DB, build_embedder
-from gateway.memory.snapshots import Generations, Snapshots
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.memory.service import STATE_DB, build_embedder, cache_settings
+from gateway.memory.snapshots import Generations
+from gateway.memory.store import MemoryStore, NewMemory
 from gateway.proxy.identity import check_user_id
 
 FIELDS = frozenset({"user_id", "content", "text", "tenant", "category", "created_at", "metadata"})
@@ -321,13 +321,9 @@ def tenants(config: GatewayConfig) -> frozenset[str]:
 def open_store(config: GatewayConfig, embedder: Embedder) -> MemoryStore:
     """The store as ``gateway serve`` opens it (snapshots only for an embedded store)."""
     settings = config.memory.store
-    remote = settings.url is not None
     backend = ChromaBackend(path=settings.path, url=settings.url)
     backend.connect()
-    cache = CacheSettings(
-        max_items=config.memory.cache.max_items,
-        snapshots=None if remote else Snapshots(settings.state_dir / "snapshots"),
-    )
+    cache = cache_settings(config, remote=settings.url is not None)
     return MemoryStore(backend, embedder, Generations(settings.state_dir / STATE_DB), cache)
 
 

@@ -74,14 +74,8 @@ async def start_memory(
     except StoreUnavailable:
         # Serve anyway: retrieval degrades and /readyz says why until the store is back.
         log.warning("memory store unreachable at startup; will retry on use")
-    state = memory.store.state_dir
-    cache = CacheSettings(
-        max_items=memory.cache.max_items,
-        shared=config.server.workers > 1,
-        ttl_s=memory.cache.ttl_s if remote else None,
-        snapshots=None if remote else Snapshots(state / "snapshots"),
-    )
-    store = MemoryStore(backend, embedder, Generations(state / STATE_DB), cache)
+    cache = cache_settings(config, remote=remote)
+    store = MemoryStore(backend, embedder, Generations(memory.store.state_dir / STATE_DB), cache)
     stack.push_async_callback(store.close)
     if cache.snapshots is not None:
         flusher = asyncio.create_task(store.run_flusher(memory.cache.snapshot_interval_s))
@@ -98,6 +92,18 @@ async def start_memory(
         authenticator, store, retriever, memory.categories, config.server.max_body_bytes
     )
     return MemoryServices(store, embedder, retriever, context, api)
+
+
+def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
+    """How the store caches users' indexes: snapshots beside an embedded store; with a store
+    server, a time limit for writers on other hosts."""
+    memory = config.memory
+    return CacheSettings(
+        max_items=memory.cache.max_items,
+        shared=config.server.workers > 1,
+        ttl_s=memory.cache.ttl_s if remote else None,
+        snapshots=None if remote else Snapshots(memory.store.state_dir / "snapshots"),
+    )
 
 
 async def _store_url(memory: MemoryConfig, stack: AsyncExitStack) -> str | None:
