@@ -47,7 +47,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import proctree
-from bench.procs import WORK_DIR, free_port, pinned, wait_until
+from bench.procs import WORK_DIR, free_port, http_status, pinned, wait_until
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.service import JOURNAL_DB
 from gateway.learning.transcript import Transcript
@@ -125,14 +125,7 @@ def mock_process(chat_delay_ms: float = 0.0) -> Iterator[str]:
 
 
 def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        request = urllib.request.Request(url, data=b'{"messages": []}', method="POST")
-        with urllib.request.urlopen(request, timeout=2):
-            return True
-    except OSError:
-        return False
+    return 200 <= http_status(url, body=b'{"messages": []}') < 300
 
 
 def _env() -> dict[str, str]:

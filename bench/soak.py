@@ -47,6 +47,7 @@ from bench.procs import (
     WORK_DIR,
     command_line,
     free_port,
+    http_status,
     pinned,
     save_results,
     wait_until,
@@ -139,15 +140,9 @@ def mock_process() -> Iterator[str]:
         yield url
 
 
-def _up(url: str, *, body: bytes = b'{"model": "x", "messages": []}') -> bool:
-    import urllib.request
-
-    try:
-        request = urllib.request.Request(url, data=body if "chat" in url else None)
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+def _up(url: str) -> bool:
+    body = b'{"model": "x", "messages": []}' if "chat" in url else None
+    return http_status(url, body=body) == 200
 
 
 # -- the gateway (core 0) ---------------------------------------------------------------------
