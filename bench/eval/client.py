@@ -55,8 +55,11 @@ class GatewayClient:
         )
         _expect(response, "adding memories")
 
-    async def injected_block(self, user_id: str, question: str, budget: int, mode: Mode) -> str:
-        """The system text the gateway would send upstream for ``question``.
+    async def injected_block(
+        self, user_id: str, question: str, budget: int, mode: Mode
+    ) -> tuple[str, str]:
+        """The system text the gateway would send upstream for ``question``, and the
+        ``X-Memory-Status`` it answered with (``degraded``: retrieval missed its deadline).
 
         Asks the built-in ``echo`` model, which answers with the messages it received as JSON.
         """
@@ -64,13 +67,16 @@ class GatewayClient:
             "/v1/chat/completions",
             headers={
                 "X-User-Id": user_id,
+                # The questions must not become memories themselves (with extraction on, each
+                # one would be learned and crowd the next question's budget).
+                "X-Memory": "read-only",
                 "X-Context-Budget": str(budget),
                 "X-Retrieval-Mode": mode,
             },
             json={"model": "echo", "messages": [{"role": "user", "content": question}]},
         )
         _expect(response, "chat completion")
-        return system_text(response.json())
+        return system_text(response.json()), response.headers.get("x-memory-status", "")
 
     async def delete_memories(self, user_id: str) -> None:
         """Forget everything stored for ``user_id``."""

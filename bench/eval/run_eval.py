@@ -61,6 +61,9 @@ class Outcome:
     budget: int
     evidence: tuple[str, ...]
     landed: tuple[str, ...]
+    #: The answer's X-Memory-Status; a ``degraded`` one scores no recall through no fault
+    #: of the ranking, so the summary counts them apart.
+    status: str = "ok"
 
     @property
     def scored(self) -> recall.Scored:
@@ -114,12 +117,14 @@ async def evaluate_conversation(
 
         async def ask(question: Question, mode: Mode, budget: int) -> Outcome:
             async with gate:
-                block = await client.injected_block(user_id, question["question"], budget, mode)
+                block, status = await client.injected_block(
+                    user_id, question["question"], budget, mode
+                )
             evidence = tuple(question["evidence"])
             texts = [memory_text(turns[turn_id]) for turn_id in evidence]
             hits = recall.landed(block, texts)
             landed = tuple(t for t, hit in zip(evidence, hits, strict=True) if hit)
-            return Outcome(question["id"], question["kind"], mode, budget, evidence, landed)
+            return Outcome(question["id"], question["kind"], mode, budget, evidence, landed, status)
 
         jobs = [
             ask(question, mode, budget)
@@ -155,6 +160,11 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                     "questions": total.questions,
                     "macro": total.macro,
                     "micro": total.micro,
+                    "degraded": sum(
+                        o.status == "degraded"
+                        for o in outcomes
+                        if o.mode == mode and o.budget == budget
+                    ),
                     "by_kind": {
                         kind: {"questions": s.questions, "macro": s.macro, "micro": s.micro}
                         for kind, s in recall.by_kind(scored).items()
@@ -165,9 +175,10 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a fixed-width text table (per-kind columns show macro recall)."""
+    """The rows as a fixed-width text table (per-kind columns show macro recall; ``degraded``
+    counts answers whose retrieval missed its deadline)."""
     kinds = sorted({kind for row in rows for kind in row["by_kind"]})
-    head = f"{'mode':<7}{'budget':>7}{'n':>6}{'macro':>8}{'micro':>8}"
+    head = f"{'mode':<7}{'budget':>7}{'n':>6}{'degraded':>9}{'macro':>8}{'micro':>8}"
     lines = [head + "".join(f"{kind:>13}" for kind in kinds)]
     for row in rows:
         cells = "".join(
@@ -175,7 +186,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             for k in kinds
         )
         lines.append(
-            f"{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}"
+            f"{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}{row.get('degraded', 0):>9}"
             f"{row['macro']:>8.3f}{row['micro']:>8.3f}" + cells
         )
     return "\n".join(lines)
@@ -231,6 +242,7 @@ def _write_results(
                 "budget": o.budget,
                 "evidence": list(o.evidence),
                 "landed": list(o.landed),
+                "status": o.status,
             }
             for o in outcomes
         ],

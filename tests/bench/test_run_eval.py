@@ -36,6 +36,8 @@ class StandIn:
     memories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     batches: list[int] = field(default_factory=list)
     asked: list[tuple[str, int, str]] = field(default_factory=list)
+    #: X-Memory of every question: anything but read-only would let the gateway learn them.
+    memory_modes: set[str | None] = field(default_factory=set)
     deleted: list[str] = field(default_factory=list)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -64,6 +66,7 @@ class StandIn:
         budget = int(request.headers["x-context-budget"])
         mode = request.headers["x-retrieval-mode"]
         self.asked.append((user, budget, mode))
+        self.memory_modes.add(request.headers.get("x-memory"))
         body = json.loads(request.content)
         assert body["model"] == "echo"
         question = body["messages"][0]["content"]
@@ -104,6 +107,7 @@ async def test_a_conversation_is_ingested_asked_scored_and_forgotten() -> None:
     assert stand_in.batches == [6]
     assert stand_in.deleted == ["eval-c9-n0nce"]
     assert stand_in.memories == {}
+    assert stand_in.memory_modes == {"read-only"}
     assert sorted(stand_in.asked) == sorted(
         ("eval-c9-n0nce", budget, mode)
         for _ in range(2)
@@ -167,7 +171,7 @@ def test_rows_summarise_each_mode_and_budget() -> None:
         Outcome("q1", "single-hop", "hybrid", 500, ("a",), ("a",)),
         Outcome("q2", "multi-hop", "hybrid", 500, ("b", "c"), ()),
         Outcome("q3", "adversarial", "hybrid", 500, ("d",), ()),
-        Outcome("q1", "single-hop", "dense", 500, ("a",), ()),
+        Outcome("q1", "single-hop", "dense", 500, ("a",), (), "degraded"),
     ]
     rows = summary_rows(outcomes)
     assert [(r["mode"], r["budget"]) for r in rows] == [("hybrid", 500), ("dense", 500)]
@@ -176,11 +180,13 @@ def test_rows_summarise_each_mode_and_budget() -> None:
     assert hybrid["macro"] == pytest.approx(0.5)
     assert hybrid["micro"] == pytest.approx(1 / 3)
     assert hybrid["by_kind"]["adversarial"]["macro"] == 0.0
+    assert (hybrid["degraded"], rows[1]["degraded"]) == (0, 1)
     table = format_table(rows).splitlines()
     assert table[0].split() == [
-        "mode", "budget", "n", "macro", "micro", "adversarial", "multi-hop", "single-hop"
+        "mode", "budget", "n", "degraded", "macro", "micro", "adversarial", "multi-hop",
+        "single-hop",
     ]  # fmt: skip
-    assert table[2].split() == ["dense", "500", "1", "0.000", "0.000", "-", "-", "0.000"]
+    assert table[2].split() == ["dense", "500", "1", "1", "0.000", "0.000", "-", "-", "0.000"]
 
 
 def test_a_locomo_file_is_recognised_and_converted(tmp_path: Path) -> None:
