@@ -48,6 +48,11 @@ def test_interpolated_numbers_are_typed() -> None:
         ("server: {port: 70000}", "server.port", "65535"),
         ("server: {colour: red}", "server.colour", "Extra inputs are not permitted"),
         ("memory: {retrieval: {timeout_ms: 0}}", "memory.retrieval.timeout_ms", "greater than"),
+        (
+            "memory: {embedding: {query_precision: fp16}}",
+            "memory.embedding.query_precision",
+            "'int8' or 'fp32'",
+        ),
         ("context: {budget_tokens: -1}", "context.budget_tokens", "greater than"),
         ("extraction: {mode: sometimes}", "extraction.mode", "'facts', 'turns' or 'off'"),
     ],

@@ -244,10 +244,18 @@ class OnnxMiniLM:
     Each batch is padded only to its longest text and truncated at ``max_tokens`` word pieces
     (256, as sentence-transformers does); embeddings are the attention-masked mean of the last
     hidden state, L2-normalised. ``embed`` runs on one worker thread owned by this instance.
+    ``model_file`` runs another ONNX file of the same model (an int8 copy, say) with the
+    tokenizer and config from ``model_dir``.
     """
 
     def __init__(
-        self, model_dir: Path, *, threads: int = 1, max_tokens: int = 256, batch_size: int = 32
+        self,
+        model_dir: Path,
+        *,
+        threads: int = 1,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+        model_file: Path | None = None,
     ) -> None:
         missing = _missing_files(model_dir)
         if missing:
@@ -260,8 +268,11 @@ class OnnxMiniLM:
         _check_range("batch_size", batch_size, 1, 4096)
         self._dimension = int(config["hidden_size"])
         self._batch_size = batch_size
+        self._name = MODEL_NAME if model_file is None else f"{MODEL_NAME} ({model_file.name})"
         self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json", max_tokens)
-        self._session: ort.InferenceSession | None = _new_session(model_dir / "model.onnx", threads)
+        self._session: ort.InferenceSession | None = _new_session(
+            model_file or model_dir / "model.onnx", threads
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-embed")
         # Callers waiting for the model's next run, and the task that feeds it (event loop only).
         self._waiting: deque[tuple[list[str], asyncio.Future[Vectors]]] = deque()
@@ -273,7 +284,7 @@ class OnnxMiniLM:
 
     @property
     def name(self) -> str:
-        return MODEL_NAME
+        return self._name
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         batch = _as_text_list(texts)

@@ -15,6 +15,7 @@ from gateway.memory.child import ChromaChild
 from gateway.memory.chroma import ChromaBackend
 from gateway.memory.context import MemoryContext
 from gateway.memory.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
+from gateway.memory.quantized import int8_model
 from gateway.memory.ranking import RankParams
 from gateway.memory.retrieval import Retriever
 from gateway.memory.snapshots import Generations, Snapshots
@@ -47,6 +48,19 @@ def build_embedder(config: MemoryConfig) -> Embedder:
     return OnnxMiniLM(resolve_model_dir(settings.model_dir), threads=settings.threads)
 
 
+def build_query_embedder(config: MemoryConfig, embedder: Embedder) -> Embedder:
+    """What embeds queries on the request path: an int8 copy of the local model
+    (``query_precision: int8``), or ``embedder`` itself when there is none to be had."""
+    settings = config.embedding
+    if settings.provider != "onnx" or settings.query_precision == "fp32":
+        return embedder
+    model_dir = resolve_model_dir(settings.model_dir)
+    quantized = int8_model(model_dir / "model.onnx")
+    if quantized is None:
+        return embedder
+    return OnnxMiniLM(model_dir, threads=settings.threads, model_file=quantized)
+
+
 def rank_params(config: MemoryConfig) -> RankParams:
     retrieval = config.retrieval
     return RankParams(
@@ -67,6 +81,9 @@ async def start_memory(
     memory = config.memory
     embedder = await asyncio.to_thread(build_embedder, memory)
     stack.callback(embedder.close)
+    query_embedder = await asyncio.to_thread(build_query_embedder, memory, embedder)
+    if query_embedder is not embedder:
+        stack.callback(query_embedder.close)
     remote = memory.store.url is not None
     backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, stack))
     try:
@@ -82,7 +99,7 @@ async def start_memory(
         stack.push_async_callback(_cancel, flusher)
     retriever = Retriever(
         store,
-        embedder,
+        query_embedder,
         rank_params(memory),
         timeout_s=memory.retrieval.timeout_ms / 1000,
         expiry_days=memory.expiry_days,
