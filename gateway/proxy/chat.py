@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -117,10 +118,15 @@ class ChatCompletions:
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
         text, usage = _read_reply(reply.body)
-        self._finish(exchange, route, text, usage)
+        # Journaled before the client has the answer, so a crash cannot lose what it was told.
+        self._learn(exchange, text)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
         headers = {**reply.headers, **exchange.prepared.headers, **overhead}
-        return Response(reply.body, reply.status, headers, media_type="application/json")
+        # Accounting waits until the client has the answer.
+        after = BackgroundTask(self._account, exchange, route, text, usage)
+        return Response(
+            reply.body, reply.status, headers, media_type="application/json", background=after
+        )
 
     async def _stream(self, exchange: Exchange) -> StreamResponse:
         sent = time.perf_counter()
@@ -132,7 +138,8 @@ class ChatCompletions:
             if tap.first_token_at is not None:
                 first = tap.first_token_at - exchange.started
                 self._metrics.time_to_first_token(route.name, first)
-            self._finish(exchange, route, tap.text, tap.usage)
+            self._learn(exchange, tap.text)
+            self._account_now(exchange, route, tap.text, tap.usage)
 
         def abort(reason: str, tap: StreamTap) -> None:
             return None
@@ -147,10 +154,21 @@ class ChatCompletions:
         self._metrics.overhead("total", seconds)
         return {"x-gateway-overhead-ms": f"{seconds * 1000:.3f}"}
 
-    def _finish(
+    def _learn(self, exchange: Exchange, text: str) -> None:
+        """Once the whole answer has passed: hand it to learning."""
+        if exchange.identity.learns:
+            self._handoff.submit(exchange.identity, exchange.chat, text)
+
+    async def _account(
         self, exchange: Exchange, route: Route, text: str, usage: Mapping[str, Any] | None
     ) -> None:
-        """Once the whole answer has passed: account for it and hand it to learning."""
+        # A coroutine, so that starlette runs it on the event loop, not on a worker thread.
+        self._account_now(exchange, route, text, usage)
+
+    def _account_now(
+        self, exchange: Exchange, route: Route, text: str, usage: Mapping[str, Any] | None
+    ) -> None:
+        """Token counts and how much of the injected context the answer used."""
         if usage:
             for kind, key in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
                 count = usage.get(key)
@@ -159,8 +177,6 @@ class ChatCompletions:
         if exchange.prepared.injected:
             ratio = context_utilization(exchange.prepared.injected, text)
             self._metrics.context_utilization(ratio)
-        if exchange.identity.learns:
-            self._handoff.submit(exchange.identity, exchange.chat, text)
 
 
 def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None]:
