@@ -49,7 +49,13 @@ def memory_config(state: Path, *, store_url: str | None = None, **sections: Any)
     raw = {
         "auth": {"keys": [{"key": KEY, "tenant": "acme"}, {"key": OTHER_KEY, "tenant": "globex"}]},
         "models": [{"name": "echo", "model": "echo"}],
-        "memory": {"store": store, "embedding": {"model_dir": str(MODEL_DIR)}},
+        "memory": {
+            "store": store,
+            "embedding": {"model_dir": str(MODEL_DIR)},
+            # Tests check what was retrieved, on a CI machine whose two cores may both be busy:
+            # the 150 ms deadline is tested on its own (test_injection), not by accident here.
+            "retrieval": {"timeout_ms": 2000},
+        },
     }
     return parse_config(yaml.safe_dump(merged(raw, sections)), {})
 
