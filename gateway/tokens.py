@@ -3,13 +3,19 @@
 tiktoken fetches its encoding files over the network on first use. litellm's wheel ships the two
 files we need (cl100k_base and o200k_base) in tiktoken's cache layout, so we point tiktoken's cache
 at that folder, found without importing litellm (which would cost seconds).
+
+A text made of pieces is counted exactly from the remembered counts of its pieces wherever the
+tokenizer provably cannot merge across the join between two of them (see ``_joins_cleanly``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -43,15 +49,39 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
+#: The pre-tokenizer patterns of cl100k_base and o200k_base, as in tiktoken_ext.openai_public;
+#: the rule in ``_joins_cleanly`` was worked out from these two and is used for no other.
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_ANALYSED_PATTERNS = frozenset({_CL100K_PATTERN, _O200K_PATTERN})
+#: Texts whose counts are remembered by digest (a conversation's messages, across its turns).
+_REMEMBERED_TEXTS = 8192
+
+
 class TokenCounter:
     """Counts tokens the way a given model's tokenizer does."""
 
-    __slots__ = ("_count", "_encoding")
+    __slots__ = ("_count", "_encoding", "_remembered", "_splits")
 
     def __init__(self, model: str) -> None:
         name = encoding_name(model)
         self._encoding = get_encoding(name)
         self._count = _cached_counter(name)
+        self._remembered = _remembered_counts(name)
+        self._splits = _splits_at_clean_joins(name)
 
     @property
     def encoding(self) -> str:
@@ -64,6 +94,31 @@ class TokenCounter:
         """``count`` for short texts that recur (a user's notes, headings): remembered."""
         return self._count(text)
 
+    def count_joined(self, pieces: Iterable[str]) -> int:
+        """Exactly ``count("".join(pieces))``, from ``count_line`` of the pieces wherever the
+        tokenizer cannot merge across the join; for short pieces that recur."""
+        return sum(map(self._count, self._units(pieces)))
+
+    def count_history(self, pieces: Iterable[str]) -> int:
+        """``count_joined`` for long texts resent request after request (a conversation's
+        messages): their counts are remembered by a digest, so no text is kept."""
+        return sum(map(self._remembered.count, self._units(pieces)))
+
+    def _units(self, pieces: Iterable[str]) -> Iterator[str]:
+        """The pieces, each joined to the next where the join is not provably clean."""
+        if not self._splits:
+            yield "".join(pieces)
+            return
+        pending = ""
+        for piece in pieces:
+            if _joins_cleanly(pending, piece):
+                yield pending
+                pending = piece
+            else:
+                pending += piece
+        if pending:
+            yield pending
+
 
 @cache
 def _cached_counter(name: str) -> Callable[[str], int]:
@@ -75,3 +130,67 @@ def _cached_counter(name: str) -> Callable[[str], int]:
         return len(encoding.encode(text, disallowed_special=()))
 
     return count
+
+
+def _joins_cleanly(before: str, after: str) -> bool:
+    r"""Whether ``count(before + after) == count(before) + count(after)`` is certain, for
+    cl100k_base and o200k_base, from the characters at the join alone.
+
+    tiktoken cuts a text into pre-tokens with the encoding's pattern, left to right, and merges
+    tokens only within a pre-token. Neither pattern looks behind, so once a pre-token ends at the
+    join, ``after`` is cut as it would be alone. One does end there when ``before`` ends in "\n"
+    and ``after`` starts with neither whitespace nor "/":
+
+    - the letter, digit and apostrophe alternatives never take a "\n";
+    - the punctuation alternatives take the newlines that follow them (cl100k ``[\r\n]*+``,
+      o200k ``[\r\n/]*``, hence the "/"), so they stop at the join;
+    - the whitespace alternatives (``\s*[\r\n]``, ``\s*[\r\n]+``, ``\s+(?!\S)``, ``\s++$``,
+      ``\s+``) stop where the whitespace does.
+
+    And ``before`` alone is cut as in the whole: the alternatives that read past its last "\n"
+    (by lookahead, ``$``, or a greedy run) are the ones above, and each ends at that "\n"
+    whether the end of the text or such a character follows it.
+    """
+    if not before.endswith("\n") or not after:
+        return False
+    first = after[0]
+    # str.isspace holds for all of Unicode's White_Space (the patterns' \s), and a few more.
+    return not first.isspace() and first != "/"
+
+
+@cache
+def _splits_at_clean_joins(name: str) -> bool:
+    # Decided from the encoding's own pattern: a tiktoken whose pattern differs is counted whole.
+    return getattr(get_encoding(name), "_pat_str", None) in _ANALYSED_PATTERNS
+
+
+class _DigestCounts:
+    """Token counts remembered by a 128-bit digest of the text, the least recently used
+    forgotten first; safe to share between threads (long prompts are counted on a worker)."""
+
+    def __init__(self, encoding: tiktoken.Encoding, size: int) -> None:
+        self._encoding = encoding
+        self._size = size
+        self._counts: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        # surrogatepass: a JSON body can carry lone surrogates; the digest must still tell
+        # texts apart.
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._lock:
+            known = self._counts.get(key)
+            if known is not None:
+                self._counts.move_to_end(key)
+                return known
+        tokens = len(self._encoding.encode(text, disallowed_special=()))
+        with self._lock:
+            self._counts[key] = tokens
+            if len(self._counts) > self._size:
+                self._counts.popitem(last=False)
+        return tokens
+
+
+@cache
+def _remembered_counts(name: str) -> _DigestCounts:
+    return _DigestCounts(get_encoding(name), _REMEMBERED_TEXTS)

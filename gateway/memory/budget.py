@@ -1,8 +1,10 @@
 """Choosing what fits: highest priority first, then relevance; whole items only.
 
 The rendered block, template included, never exceeds the budget: items are chosen greedily by
-their exact cost, and the final block is counted again and trimmed if tokenizer merges at the
-seams made it grow.
+their cost as lines, then the block is counted exactly and trimmed if tokenizer merges at its
+seams made it grow. That count adds up the lines' remembered counts, with no full recount: every
+line starts with "#" or "-", which the tokenizer never merges with the newline before it
+(``TokenCounter.count_joined``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
+from typing import NamedTuple
 
 from gateway.tokens import TokenCounter
 
@@ -17,11 +21,14 @@ from gateway.tokens import TokenCounter
 _SMALLEST_ITEM = 3
 #: Ranked candidates tried in a row without one fitting before the rest are not looked at.
 _GIVE_UP_AFTER = 50
+_SLOT = "{memories}"
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """Something that may be injected: a memory, or a piece of the tenant's context."""
+class Candidate(NamedTuple):
+    """Something that may be injected: a memory, or a piece of the tenant's context.
+
+    A named tuple rather than a frozen dataclass: a request builds one per retrieved memory, and a
+    frozen dataclass takes ~2 us to build against ~0.5 us for a tuple."""
 
     content: str
     category: str
@@ -39,6 +46,12 @@ class Selection:
     budget: int
     #: Candidates left out because they did not fit.
     dropped: int
+
+
+#: A chosen candidate with its line in the block, rendered once.
+_Chosen = tuple[Candidate, str]
+#: What a heading is for: a category, or a date within a category.
+_HeadingKey = str | tuple[str, date]
 
 
 def neutralize(text: str) -> str:
@@ -68,62 +81,113 @@ def render(items: Sequence[Candidate], template: str) -> str:
     heading per date, oldest first, so each date is written once however many notes share it."""
     if not items:
         return ""
-    ordered = sorted(items, key=_reading_order)
+    return _fill(template, _lines([(item, render_item(item)) for item in items]))
+
+
+def _fill(template: str, lines: list[str]) -> str:
+    return template.replace(_SLOT, "\n".join(lines))
+
+
+def _lines(chosen: Sequence[_Chosen]) -> list[str]:
+    """The block's lines between the template's head and tail, in reading order."""
     lines: list[str] = []
     category: str | None = None
     dated: date | None = None
-    for item in ordered:
+    for item, line in sorted(chosen, key=_reading_order):
         if item.category != category:
             lines.append(heading(item.category))
             category, dated = item.category, None
         if item.dated is not None and item.dated != dated:
             lines.append(date_heading(item.dated))
             dated = item.dated
-        lines.append(render_item(item))
-    return template.replace("{memories}", "\n".join(lines))
+        lines.append(line)
+    return lines
 
 
-def _reading_order(item: Candidate) -> tuple[int, str, date, float]:
+def _reading_order(chosen: _Chosen) -> tuple[int, str, date, float]:
+    item = chosen[0]
     return (-item.priority, item.category, item.dated or date.min, -item.relevance)
 
 
 def select(
     candidates: Sequence[Candidate], budget: int, counter: TokenCounter, template: str
 ) -> Selection:
-    ranked = sorted(candidates, key=lambda c: (-c.priority, -c.relevance))
-    chosen: list[Candidate] = []
-    headings: set[str] = set()
-    used = counter.count(template.replace("{memories}", ""))
+    chosen = _choose(candidates, budget, counter, template)
+    lines = _lines(chosen)
+    tokens = _block_tokens(lines, template, counter)
+    while chosen and tokens > budget:
+        chosen.pop()
+        lines = _lines(chosen)
+        tokens = _block_tokens(lines, template, counter)
+    block = _fill(template, lines) if chosen else ""
+    items = tuple(item for item, _ in chosen)
+    return Selection(block, items, tokens, budget, len(candidates) - len(items))
+
+
+def _choose(
+    candidates: Sequence[Candidate], budget: int, counter: TokenCounter, template: str
+) -> list[_Chosen]:
+    """Greedily, by rank, the candidates whose lines (and new headings) still fit."""
+    chosen: list[_Chosen] = []
+    headings: set[_HeadingKey] = set()
+    used = counter.count_line(template.replace(_SLOT, ""))
     misses = 0
-    for item in ranked:
+    for item in _ranked(candidates):
         if budget - used < _SMALLEST_ITEM or misses >= _GIVE_UP_AFTER:
             break
-        new = [(key, line) for key, line in _headings(item) if key not in headings]
-        lines = [line for _, line in new] + [render_item(item)]
+        line = render_item(item)
+        new = _new_headings(item, headings)
         # Counted as it sits in the block, newline after: tokenizers merge ".\n" into one.
-        cost = sum(counter.count_line(line + "\n") for line in lines)
+        cost = counter.count_line(line + "\n")
+        cost += sum(counter.count_line(text + "\n") for _, text in new)
         if used + cost > budget:
             misses += 1
             continue
-        chosen.append(item)
+        chosen.append((item, line))
         headings.update(key for key, _ in new)
         used += cost
         misses = 0
-    block = render(chosen, template)
-    tokens = counter.count(block) if block else 0
-    while chosen and tokens > budget:
-        chosen.pop()
-        block = render(chosen, template)
-        tokens = counter.count(block) if block else 0
-    return Selection(block, tuple(chosen), tokens, budget, len(candidates) - len(chosen))
+    return chosen
 
 
-def _headings(item: Candidate) -> list[tuple[str, str]]:
-    """The headings ``item`` sits under, as (identity, line) pairs."""
-    category = heading(item.category)
-    if item.dated is None:
-        return [(category, category)]
-    return [(category, category), (f"{item.category}|{item.dated}", date_heading(item.dated))]
+def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Priority, then relevance, both highest first, ties in the given order.
+
+    Two stable sorts on plain attributes give the order of one sort on a (-priority, -relevance)
+    key, at a third of the cost."""
+    ranked = sorted(candidates, key=attrgetter("relevance"), reverse=True)
+    ranked.sort(key=attrgetter("priority"), reverse=True)
+    return ranked
+
+
+def _new_headings(item: Candidate, seen: set[_HeadingKey]) -> list[tuple[_HeadingKey, str]]:
+    """The headings ``item`` sits under that are not in ``seen``, as (key, line) pairs."""
+    new: list[tuple[_HeadingKey, str]] = []
+    if item.category not in seen:
+        new.append((item.category, heading(item.category)))
+    if item.dated is not None:
+        key = (item.category, item.dated)
+        if key not in seen:
+            new.append((key, date_heading(item.dated)))
+    return new
+
+
+def _block_tokens(lines: list[str], template: str, counter: TokenCounter) -> int:
+    """Exactly ``counter.count`` of the block the lines make, from the lines' remembered counts."""
+    if not lines:
+        return 0
+    body = [line + "\n" for line in lines[:-1]]
+    head, *tails = template.split(_SLOT)
+    pieces = [head]
+    for tail in tails:
+        pieces += body
+        # The tail's opening newline goes with the last line, so that line's count is the one
+        # remembered from choosing, and the join after it is clean when the tail allows.
+        if tail.startswith("\n"):
+            pieces += [lines[-1] + "\n", tail[1:]]
+        else:
+            pieces += [lines[-1], tail]
+    return counter.count_joined(pieces)
 
 
 def available_budget(

@@ -146,8 +146,11 @@ def _reply_reserve(body: dict[str, Any], default: int) -> int:
 
 
 async def _prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter) -> int:
-    text = "\n".join(text_of(m.get("content")) for m in messages)
+    # The count of the messages' texts joined by newlines, message by message: a client resends
+    # the whole conversation every turn, and count_history remembers what it has counted.
+    texts = [text_of(m.get("content")) for m in messages]
+    pieces = [text + "\n" for text in texts[:-1]] + texts[-1:]
     framing = _MESSAGE_OVERHEAD * len(messages)
-    if len(text) <= _INLINE_COUNT_CHARS:
-        return counter.count(text) + framing
-    return await asyncio.to_thread(counter.count, text) + framing
+    if sum(map(len, pieces)) <= _INLINE_COUNT_CHARS:
+        return counter.count_history(pieces) + framing
+    return await asyncio.to_thread(counter.count_history, pieces) + framing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from gateway.config import DEFAULT_TEMPLATE
 from gateway.memory.budget import Candidate, available_budget, select
+from gateway.memory.context import _prompt_tokens
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
 from tests.support.gateway import RunningGateway
 from tests.support.memory import MemoryClient, echo_chat, memory_block, sdk
@@ -22,6 +24,21 @@ from tests.support.mock_upstream import RunningMock
 
 CATEGORY_NAMES = ("compliance", "session", "role", "organization", "preference", "fact", "x")
 TEMPLATES = (DEFAULT_TEMPLATE, "{memories}", "Known facts (not instructions):\n{memories}\n--")
+# Where the tokenizer may merge across the block's edges: "/" and whitespace after a newline, no
+# newline at all, runs of newlines, a carriage return.
+AWKWARD_TEMPLATES = (
+    "{memories}\n/end",
+    "<m>\n{memories}\n /x",
+    "Notes: {memories} (end)",
+    "\n{memories}\n\n",
+    "a/\n{memories}\r\n</m>",
+    "x \n\n{memories}\n\n\n",
+    "{memories}\n's",
+    "{memories}\n\t",
+    "{memories}\n\u00a0tail",
+    "{memories}\n1",
+    "{memories}\n",
+)
 
 texts = st.one_of(
     st.text(min_size=0, max_size=120),
@@ -87,7 +104,7 @@ def expected_headings(items: tuple[Candidate, ...]) -> list[str]:
 @given(
     candidates=candidate_lists(),
     budget=st.integers(0, 3000),
-    template=st.sampled_from(TEMPLATES),
+    template=st.sampled_from(TEMPLATES + AWKWARD_TEMPLATES),
 )
 def test_select_never_exceeds_the_budget_and_keeps_priority(
     model: str, encoding: str, candidates: list[Candidate], budget: int, template: str
@@ -134,6 +151,98 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
 
 def _order(item: Candidate) -> tuple[int, float]:
     return (-item.priority, -item.relevance)
+
+
+# Text that ends a line the ways a tokenizer could carry across the newline after it.
+SEAM_CHARS = "\n\r\t \u00a0\u3000/.-#<'s1😀日é\u0301"
+seamy = st.text(st.sampled_from(SEAM_CHARS), max_size=10)
+awkward_texts = st.one_of(texts, seamy, st.builds(str.__add__, texts, seamy))
+MULTI_SLOT_TEMPLATES = (
+    "{memories}\n---\n{memories}",
+    "{memories}{memories}",
+    "/{memories}\n{memories}/",
+)
+
+
+@st.composite
+def awkward_candidates(draw: st.DrawFn) -> list[Candidate]:
+    """Any contents, and categories with spaces, newlines and slashes in their names."""
+    priorities = draw(st.dictionaries(seamy | st.sampled_from(CATEGORY_NAMES), st.integers(0, 9)))
+    names = sorted(priorities)
+    return [
+        Candidate(
+            content=draw(awkward_texts),
+            category=(category := draw(st.sampled_from(names))),
+            priority=priorities[category],
+            relevance=draw(st.floats(0.0, 1.0)),
+            dated=draw(st.none() | st.dates()),
+        )
+        for _ in range(draw(st.integers(0, 12) if names else st.just(0)))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"), [("gpt-4o", "o200k_base"), ("gpt-3.5-turbo", "cl100k_base")]
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    candidates=awkward_candidates(),
+    template=st.sampled_from(TEMPLATES + AWKWARD_TEMPLATES + MULTI_SLOT_TEMPLATES),
+)
+def test_the_reported_tokens_are_the_blocks_exact_count(
+    model: str, encoding: str, candidates: list[Candidate], template: str
+) -> None:
+    """select adds up remembered line counts instead of counting the block: never off by one."""
+    chosen = select(candidates, 10**6, TokenCounter(model), template)
+    assert len(chosen.items) == len(candidates)
+    assert chosen.tokens == len(get_encoding(encoding).encode(chosen.block, disallowed_special=()))
+
+
+contents = st.one_of(
+    awkward_texts,
+    st.lists(
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["text", "image_url"]), "text": awkward_texts}
+        )
+    ),
+    st.none(),
+)
+
+
+def text_of_content(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(part["text"] for part in content if part["type"] == "text")
+    return content or ""
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"), [("gpt-4o", "o200k_base"), ("gpt-3.5-turbo", "cl100k_base")]
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contents=st.lists(contents, max_size=8), repeats=st.integers(1, 2))
+def test_the_prompt_is_counted_as_its_texts_joined(
+    model: str, encoding: str, contents: list[Any], repeats: int
+) -> None:
+    messages = [{"role": "user", "content": content} for content in contents]
+    joined = "\n".join(map(text_of_content, contents))
+    whole = len(get_encoding(encoding).encode(joined, disallowed_special=()))
+    for _ in range(repeats):  # again, from the remembered counts
+        assert asyncio.run(_prompt_tokens(messages, TokenCounter(model))) == whole + 4 * len(
+            contents
+        )
+
+
+def test_a_conversation_is_counted_exactly_turn_after_turn() -> None:
+    """Long enough to be counted on a worker thread, resent with one more message each turn."""
+    turns = [f"Turn {i}: " + "lorem ipsum dolor sit amet, " * 40 for i in range(40)]
+    turns[7] = "/slash command\n  indented"
+    turns[9] = " starts with a space"
+    assert sum(map(len, turns)) > 20_000
+    counter = TokenCounter("gpt-4o")
+    for turn in range(1, len(turns) + 1):
+        messages = [{"role": "user", "content": text} for text in turns[:turn]]
+        whole = counter.count("\n".join(turns[:turn])) + 4 * turn
+        assert asyncio.run(_prompt_tokens(messages, counter)) == whole
 
 
 def test_select_with_nothing_to_choose() -> None:
