@@ -95,4 +95,6 @@ def top(scores: Floats, eligible: npt.NDArray[np.bool_], k: int, min_score: floa
     k = min(k, count)
     chosen = np.argpartition(-masked, k - 1)[:k] if k < masked.size else np.arange(masked.size)
     ordered = chosen[np.argsort(-masked[chosen], kind="stable")]
-    return [int(i) for i in ordered if masked[i] > -math.inf]
+    # Whole-array operations: indexing numpy element by element costs ~0.2 us a step.
+    picked: list[int] = ordered[masked[ordered] > -math.inf].tolist()
+    return picked
