@@ -50,10 +50,9 @@ from gateway.config import GatewayConfig
 from gateway.memory.chroma import ChromaBackend, StoredRecord
 from gateway.memory.codec import encode
 from gateway.memory.context import MemoryContext
-from gateway.memory.embedding import OnnxMiniLM
 from gateway.memory.records import Scope
 from gateway.memory.retrieval import Retriever
-from gateway.memory.service import rank_params
+from gateway.memory.service import build_embedder, build_query_embedder, rank_params
 from gateway.memory.snapshots import Generations, Snapshots
 from gateway.memory.store import CacheSettings, MemoryStore
 from gateway.observability import Metrics
@@ -177,7 +176,7 @@ class Measured:
     rss_peak: int = 0
 
 
-def gateway_config(data: Path, state: Path) -> GatewayConfig:
+def gateway_config(data: Path, state: Path, query_precision: str = "int8") -> GatewayConfig:
     """The gateway's defaults, with the local embedder and this store."""
     return GatewayConfig.model_validate(
         {
@@ -185,7 +184,7 @@ def gateway_config(data: Path, state: Path) -> GatewayConfig:
             "models": [{"name": "chat", "model": "openai/bench-chat", "api_base": "http://x/v1"}],
             "memory": {
                 "store": {"path": str(data / "chroma"), "state_dir": str(state)},
-                "embedding": {"model_dir": str(MODEL_DIR)},
+                "embedding": {"model_dir": str(MODEL_DIR), "query_precision": query_precision},
             },
         }
     )
@@ -207,10 +206,12 @@ async def _timed(awaitable: Any) -> tuple[Any, Timing]:
 class Probe:
     """The gateway's memory stage over one store, built as ``gateway.memory.service`` does."""
 
-    def __init__(self, data: Path, state: Path) -> None:
-        config = gateway_config(data, state)
+    def __init__(self, data: Path, state: Path, query_precision: str = "int8") -> None:
+        config = gateway_config(data, state, query_precision)
         memory = config.memory
-        self.embedder = OnnxMiniLM(MODEL_DIR, threads=memory.embedding.threads)
+        # Memories embedded exactly, queries by the int8 copy: both as the gateway builds them.
+        self.embedder = build_embedder(memory)
+        self.query_embedder = build_query_embedder(memory, self.embedder)
         backend = ChromaBackend(path=memory.store.path)
         if (data / "chroma").exists():
             backend.connect()  # at startup in the gateway, so not part of a cold load
@@ -221,7 +222,7 @@ class Probe:
         self.params = rank_params(memory)
         retriever = Retriever(
             self.store,
-            self.embedder,
+            self.query_embedder,
             self.params,
             timeout_s=memory.retrieval.timeout_ms / 1000,
             expiry_days=memory.expiry_days,
@@ -253,7 +254,7 @@ class Probe:
             self.asked += 1
             text = question(self.asked)
             started = time.perf_counter()
-            vector = (await self.embedder.embed([text]))[0]
+            vector = (await self.query_embedder.embed([text]))[0]
             embedded = time.perf_counter()
             index.search(vector, text, self.params)
             embeds.append(embedded - started)
@@ -264,7 +265,7 @@ class Probe:
 async def measure(args: argparse.Namespace) -> Measured:
     data = Path(args.data)
     state = Path(tempfile.mkdtemp(prefix="scaling-state-", dir=WORK_DIR))
-    probe = Probe(data, state)
+    probe = Probe(data, state, args.query_precision)
     target = single_scope(args.size) if args.series != "spread" else spread_scope(0)
     index, load = await _timed(probe.store.index(target))
     assert len(index) == (args.size if args.series != "spread" else args.per_user)
@@ -339,6 +340,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     per_user = args.per_user
     rows: list[dict[str, Any]] = []
     common = ["--warmup", str(args.warmup), "--per-user", str(per_user)]
+    common += ["--query-precision", args.query_precision]
     data = build_spread(max(1, max(sizes) // per_user), per_user)
     for size in sizes:
         users = max(1, size // per_user)
@@ -458,6 +460,13 @@ def parser() -> argparse.ArgumentParser:
     inner.add_argument("--warmup", type=int, required=True)
     inner.add_argument("--data", required=True)
     inner.add_argument("--out", required=True)
+    for command in (inner, parse):
+        command.add_argument(
+            "--query-precision",
+            choices=("int8", "fp32"),
+            default="int8",
+            help="memory.embedding.query_precision (default: the gateway's, int8)",
+        )
     parse.add_argument("--sizes", default="1000,10000,100000,1000000")
     parse.add_argument("--per-user", type=int, default=1000)
     parse.add_argument("--queries", type=int, default=200, help="requests per measurement")
@@ -480,9 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine.describe()
     results = _run(args)
     text = render(results["rows"])
-    print(text)
+    print(f"queries embedded in {args.query_precision}\n\n{text}")
     payload = {
         "command": command_line(PROG, argv),
+        "query_precision": args.query_precision,
         "started": started,
         "machine": info,
         **results,
