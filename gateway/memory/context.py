@@ -130,11 +130,16 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
         status = "ok"
     else:
         status = "empty"
-    return {
+    headers = {
         "x-memory-status": status,
         "x-memory-items": str(len(selection.items)),
         "x-memory-tokens": str(selection.tokens),
     }
+    if retrieved.degraded:
+        # Why there are no memories: "timeout" (the deadline passed) or "error" (the store or
+        # the embedder failed); the reason's details stay in the logs and metrics.
+        headers["x-memory-degraded-reason"] = retrieved.outcome
+    return headers
 
 
 def _reply_reserve(body: dict[str, Any], default: int) -> int:

@@ -313,6 +313,7 @@ def test_a_store_that_is_down_degrades_the_request_instead_of_failing_it(
     assert time.monotonic() - started < 2
     assert received == QUESTION
     assert (headers["x-memory-status"], headers["x-memory-items"]) == ("degraded", "0")
+    assert headers["x-memory-degraded-reason"] == "error"
     # The operator's compliance rules do not depend on the store and still apply.
     received, headers = echo_chat(sdk(dead_store_gateway, OTHER_KEY), QUESTION, user_id="bob")
     assert headers["x-memory-status"] == "degraded"
@@ -371,6 +372,7 @@ def test_a_store_that_stops_and_comes_back(tmp_path: Path) -> None:
             # The warm user is served from memory; the cold one goes on without.
             received, headers = echo_chat(chat, QUESTION, user_id="warm")
             assert headers["x-memory-status"] == "ok" and received[0]["content"] == EXPECTED
+            assert "x-memory-degraded-reason" not in headers
             listed = api.http.get(api.path("warm"))
             assert listed.status_code == 200
             received, headers = echo_chat(chat, QUESTION, user_id="cold")
@@ -435,6 +437,7 @@ def test_past_the_deadline_the_request_goes_on_and_the_load_finishes(
     assert time.monotonic() - started < 1.0
     assert received == QUESTION
     assert headers["x-memory-status"] == "degraded"
+    assert headers["x-memory-degraded-reason"] == "timeout"
     # The cold load was not thrown away with the request: the user is soon served.
     deadline = time.monotonic() + 20
     while headers["x-memory-status"] != "ok":
