@@ -47,7 +47,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import proctree
-from bench.procs import WORK_DIR, free_port, http_status, pinned, wait_until
+from bench.procs import WORK_DIR, free_port, mock_provider, pinned, wait_until
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.service import JOURNAL_DB
 from gateway.learning.transcript import Transcript
@@ -105,27 +105,10 @@ def run_mock(port: int, chat_delay_s: float) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-@contextlib.contextmanager
-def mock_process(chat_delay_ms: float = 0.0) -> Iterator[str]:
+def mock_process(chat_delay_ms: float = 0.0) -> contextlib.AbstractContextManager[str]:
     """The mock provider; chat answers take ``chat_delay_ms``, extraction answers no time."""
-    port = free_port()
-    log = WORK_DIR / "logs" / f"learning-mock-{port}.log"
-    command = [sys.executable, __file__, "mock", "--port", str(port)]
-    command += ["--chat-delay-ms", str(chat_delay_ms)]
-    with pinned(command, cpu=LOAD_CORE, log=log, env=_env()) as process:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(
-            lambda: _answers(url + "/v1/chat/completions"),
-            process,
-            what="mock",
-            log=log,
-            timeout_s=30,
-        )
-        yield url
-
-
-def _answers(url: str) -> bool:
-    return 200 <= http_status(url, body=b'{"messages": []}') < 300
+    args = ["--chat-delay-ms", str(chat_delay_ms)]
+    return mock_provider(Path(__file__), "learning", cpu=LOAD_CORE, args=args, env=_env())
 
 
 def _env() -> dict[str, str]:

@@ -119,6 +119,33 @@ def http_status(
 
 
 @contextlib.contextmanager
+def mock_provider(
+    script: Path,
+    name: str,
+    *,
+    cpu: int,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Run ``script mock --port PORT *args`` pinned to ``cpu``; yield its base URL once its
+    chat completions endpoint answers 200."""
+    port = free_port()
+    log = WORK_DIR / "logs" / f"{name}-mock-{port}.log"
+    command = [sys.executable, str(script), "mock", "--port", str(port), *args]
+    url = f"http://127.0.0.1:{port}"
+    probe = b'{"model": "x", "messages": []}'
+    with pinned(command, cpu=cpu, log=log, env=env) as process:
+        wait_until(
+            lambda: http_status(url + "/v1/chat/completions", body=probe) == 200,
+            process,
+            what="mock",
+            log=log,
+            timeout_s=30,
+        )
+        yield url
+
+
+@contextlib.contextmanager
 def boosted_priority(nice: int) -> Iterator[None]:
     """Give this process and everything it starts niceness `nice` (negative needs root).
 

@@ -48,6 +48,7 @@ from bench.procs import (
     command_line,
     free_port,
     http_status,
+    mock_provider,
     pinned,
     save_results,
     wait_until,
@@ -123,26 +124,14 @@ def run_mock(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-@contextlib.contextmanager
-def mock_process() -> Iterator[str]:
-    port = free_port()
-    log = WORK_DIR / "logs" / f"soak-mock-{port}.log"
-    command = [sys.executable, str(Path(__file__).resolve()), "mock", "--port", str(port)]
-    with pinned(command, cpu=LOAD_CORE, log=log, env={"PYTHONPATH": str(REPO_DIR)}) as process:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(
-            lambda: _up(url + "/v1/chat/completions"),
-            process,
-            what="mock",
-            log=log,
-            timeout_s=30,
-        )
-        yield url
+def mock_process() -> contextlib.AbstractContextManager[str]:
+    return mock_provider(
+        Path(__file__).resolve(), "soak", cpu=LOAD_CORE, env={"PYTHONPATH": str(REPO_DIR)}
+    )
 
 
 def _up(url: str) -> bool:
-    body = b'{"model": "x", "messages": []}' if "chat" in url else None
-    return http_status(url, body=body) == 200
+    return http_status(url) == 200
 
 
 # -- the gateway (core 0) ---------------------------------------------------------------------
