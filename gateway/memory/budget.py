@@ -76,20 +76,14 @@ def date_heading(dated: date) -> str:
     return f"### {dated.isoformat()}"
 
 
-def render(items: Sequence[Candidate], template: str) -> str:
-    """The block for ``items``: a heading per category in priority order, and within it a
-    heading per date, oldest first, so each date is written once however many notes share it."""
-    if not items:
-        return ""
-    return _fill(template, _lines([(item, render_item(item)) for item in items]))
-
-
 def _fill(template: str, lines: list[str]) -> str:
     return template.replace(_SLOT, "\n".join(lines))
 
 
 def _lines(chosen: Sequence[_Chosen]) -> list[str]:
-    """The block's lines between the template's head and tail, in reading order."""
+    """The block's lines between the template's head and tail, in reading order: a heading per
+    category in priority order, and within it a heading per date, oldest first, so each date is
+    written once however many notes share it."""
     lines: list[str] = []
     category: str | None = None
     dated: date | None = None
