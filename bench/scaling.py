@@ -36,7 +36,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script: make the `bench` package impor
 from bench import machine, synthetic
 from bench.procs import REPO_DIR, WORK_DIR, command_line, pinned, save_results
 from bench.workload import SYSTEM_PROMPT, question
-from gateway.config import GatewayConfig
+from gateway.config import EmbeddingConfig, GatewayConfig
 from gateway.memory.chroma import ChromaBackend, StoredRecord
 from gateway.memory.codec import encode
 from gateway.memory.context import MemoryContext
@@ -176,7 +176,7 @@ class Measured:
     rss_peak: int = 0
 
 
-def gateway_config(data: Path, state: Path, query_precision: str = "int8") -> GatewayConfig:
+def gateway_config(data: Path, state: Path, query_precision: str) -> GatewayConfig:
     """The gateway's defaults, with the local embedder and this store."""
     return GatewayConfig.model_validate(
         {
@@ -206,10 +206,10 @@ async def _timed(awaitable: Any) -> tuple[Any, Timing]:
 class Probe:
     """The gateway's memory stage over one store, built as ``gateway.memory.service`` does."""
 
-    def __init__(self, data: Path, state: Path, query_precision: str = "int8") -> None:
+    def __init__(self, data: Path, state: Path, query_precision: str) -> None:
         config = gateway_config(data, state, query_precision)
         memory = config.memory
-        # Memories embedded exactly, queries by the int8 copy: both as the gateway builds them.
+        # Memories embedded exactly, queries as configured: both as the gateway builds them.
         self.embedder = build_embedder(memory)
         self.query_embedder = build_query_embedder(memory, self.embedder)
         backend = ChromaBackend(path=memory.store.path)
@@ -463,9 +463,9 @@ def parser() -> argparse.ArgumentParser:
     for command in (inner, parse):
         command.add_argument(
             "--query-precision",
-            choices=("int8", "fp32"),
-            default="int8",
-            help="memory.embedding.query_precision (default: the gateway's, int8)",
+            choices=get_args(EmbeddingConfig.model_fields["query_precision"].annotation),
+            default=EmbeddingConfig().query_precision,
+            help="memory.embedding.query_precision (default: the gateway's)",
         )
     parse.add_argument("--sizes", default="1000,10000,100000,1000000")
     parse.add_argument("--per-user", type=int, default=1000)
