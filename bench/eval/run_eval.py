@@ -151,7 +151,8 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     rows = []
     for mode in dict.fromkeys(o.mode for o in outcomes):
         for budget in sorted({o.budget for o in outcomes if o.mode == mode}):
-            scored = [o.scored for o in outcomes if o.mode == mode and o.budget == budget]
+            cell = [o for o in outcomes if o.mode == mode and o.budget == budget]
+            scored = [o.scored for o in cell]
             total = recall.overall(scored)
             rows.append(
                 {
@@ -160,11 +161,7 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                     "questions": total.questions,
                     "macro": total.macro,
                     "micro": total.micro,
-                    "degraded": sum(
-                        o.status == "degraded"
-                        for o in outcomes
-                        if o.mode == mode and o.budget == budget
-                    ),
+                    "degraded": sum(o.status == "degraded" for o in cell),
                     "by_kind": {
                         kind: {"questions": s.questions, "macro": s.macro, "micro": s.micro}
                         for kind, s in recall.by_kind(scored).items()
