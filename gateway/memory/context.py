@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.memory.budget import Candidate, Selection, available_budget, select
+from gateway.memory.budget import (
+    Candidate,
+    Selection,
+    available_budget,
+    rank_order,
+    select_ranked,
+)
+from gateway.memory.index import Hit
 from gateway.memory.injection import inject, text_of
 from gateway.memory.organization import tenant_items
 from gateway.memory.query import build_query
@@ -74,23 +81,11 @@ class MemoryContext:
     async def _select(
         self, identity: Identity, chat: ChatRequest, route: Route, retrieved: Retrieved
     ) -> Selection:
-        counter = TokenCounter(route.upstream_model)
-        candidates = [
-            *self._tenant_items.get(identity.tenant, ()),
-            *(
-                Candidate(
-                    hit.memory.content,
-                    hit.memory.category,
-                    self._priorities.get(hit.memory.category, 0),
-                    hit.score,
-                    hit.memory.created_at.date(),
-                    hit.memory.id,
-                )
-                for hit in retrieved.hits
-            ),
-        ]
-        if not candidates:
+        tenant = self._tenant_items.get(identity.tenant, ())
+        hits = retrieved.hits
+        if not tenant and not hits:
             return Selection("", (), 0, 0, 0)
+        counter = TokenCounter(route.upstream_model)
         configured = identity.budget_override
         if configured is None:
             configured = self._settings.budget_tokens
@@ -101,7 +96,28 @@ class MemoryContext:
             prompt,
             _reply_reserve(chat.body, self._settings.reply_reserve_tokens),
         )
-        return select(candidates, budget, counter, self._settings.template)
+        # Ranked on their numbers alone; a hit becomes a Candidate only when the choice reaches
+        # it, which for most of ~200 hits it never does.
+        priorities = self._priorities
+        order = rank_order(
+            [item.priority for item in tenant]
+            + [priorities.get(hit.memory.category, 0) for hit in hits],
+            [item.relevance for item in tenant] + [hit.score for hit in hits],
+        )
+        offset = len(tenant)
+        ranked = (tenant[i] if i < offset else self._candidate(hits[i - offset]) for i in order)
+        return select_ranked(ranked, len(order), budget, counter, self._settings.template)
+
+    def _candidate(self, hit: Hit) -> Candidate:
+        memory = hit.memory
+        return Candidate(
+            memory.content,
+            memory.category,
+            self._priorities.get(memory.category, 0),
+            hit.score,
+            memory.created_at.date(),
+            memory.id,
+        )
 
     def _report(
         self,
