@@ -61,6 +61,9 @@ class BM25Index:
         self._alive: list[bool] = []
         self._live_count = 0
         self._total_length = 0
+        # _lengths and _alive as arrays, made again only after a change: converting 1,000
+        # Python ints costs ~50 us, more than scoring a short query.
+        self._arrays: tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None = None
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -78,6 +81,7 @@ class BM25Index:
         self._alive.append(True)
         self._live_count += 1
         self._total_length += length
+        self._arrays = None
         return position
 
     def extend(self, texts: Iterable[str]) -> None:
@@ -89,6 +93,7 @@ class BM25Index:
             self._alive[position] = False
             self._live_count -= 1
             self._total_length -= self._lengths[position]
+            self._arrays = None
 
     def scores(self, query: str | Sequence[str]) -> npt.NDArray[np.float32]:
         """BM25 score of every position (removed documents score 0)."""
@@ -96,7 +101,8 @@ class BM25Index:
         if not self._live_count:
             return out
         query_terms = terms(query) if isinstance(query, str) else list(query)
-        lengths = np.asarray(self._lengths, dtype=np.float32)
+        lengths, alive = self._as_arrays()
+        removed = self._live_count < len(self._alive)
         average = self._total_length / self._live_count or 1.0
         for term in set(query_terms):
             posting = self._postings.get(term)
@@ -104,9 +110,22 @@ class BM25Index:
                 continue
             docs = np.frombuffer(posting[0], dtype=np.int32)
             freqs = np.frombuffer(posting[1], dtype=np.int32).astype(np.float32)
-            idf = math.log(1 + (self._live_count - len(docs) + 0.5) / (len(docs) + 0.5))
+            # Postings keep removed documents until the index is compacted; counted in the
+            # term's document frequency they would make its idf negative.
+            frequency = int(np.count_nonzero(alive[docs])) if removed else len(docs)
+            if not frequency:
+                continue
+            idf = math.log(1 + (self._live_count - frequency + 0.5) / (frequency + 0.5))
             norm = self._k1 * (1 - self._b + self._b * lengths[docs] / average)
             out[docs] += idf * freqs * (self._k1 + 1) / (freqs + norm)
-        if self._live_count < len(self._alive):
-            out[~np.asarray(self._alive)] = 0.0
+        if removed:
+            out[~alive] = 0.0
         return out
+
+    def _as_arrays(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        if self._arrays is None:
+            self._arrays = (
+                np.asarray(self._lengths, dtype=np.float32),
+                np.asarray(self._alive, dtype=np.bool_),
+            )
+        return self._arrays

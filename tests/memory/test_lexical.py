@@ -1,0 +1,62 @@
+"""BM25 scores stay right as documents come and go between queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.memory.lexical import BM25Index
+
+DOCS = [
+    "Dana's badge number is 4471",
+    "Dana prefers the Lisbon office on Fridays",
+    "The Lisbon office moved in March",
+]
+QUERY = "Dana Lisbon office"
+Step = Callable[[BM25Index], object]
+STEPS: list[Step] = [
+    lambda index: index.add(DOCS[0]),
+    lambda index: index.extend(DOCS[1:]),
+    lambda index: index.remove(1),
+    lambda index: index.add("Dana's office is in Lisbon now"),
+    lambda index: index.remove(0),
+]
+
+
+def test_a_query_between_changes_does_not_change_later_scores() -> None:
+    queried, untouched = BM25Index(), BM25Index()
+    for step in STEPS:
+        step(queried)
+        step(untouched)
+        # Scoring keeps arrays of the index between queries; each change must reach them.
+        assert queried.scores(QUERY).tolist() == _replayed(step).scores(QUERY).tolist()
+    final = queried.scores(QUERY)
+    assert final.tolist() == untouched.scores(QUERY).tolist()
+    assert final.shape == (4,)
+    assert final[0] == final[1] == 0.0  # removed: never score again
+    assert final[2] > 0 and final[3] > 0
+
+
+def _replayed(last: Step) -> BM25Index:
+    """A never-queried index after the steps up to and including ``last``."""
+    index = BM25Index()
+    for step in STEPS:
+        step(index)
+        if step is last:
+            return index
+    raise AssertionError("unknown step")
+
+
+def test_removed_documents_leave_the_others_scored_as_if_never_added() -> None:
+    # Many removed documents sharing the query's terms once gave those terms a negative idf,
+    # pushing the live documents that match them below ones that do not match at all.
+    index = BM25Index()
+    index.extend(f"Lisbon office note {n}" for n in range(20))
+    index.extend(DOCS)
+    for position in range(20):
+        index.remove(position)
+    fresh = BM25Index()
+    fresh.extend(DOCS)
+    scores = index.scores(QUERY)
+    assert scores[:20].tolist() == [0.0] * 20
+    assert scores[20:].tolist() == fresh.scores(QUERY).tolist()
+    assert min(scores[20:]) > 0
