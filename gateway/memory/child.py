@@ -14,12 +14,17 @@ on a thread that lives as long as the gateway (the event loop's).
 
 Its memory is the gateway's too: the child's RSS (~18 MB idle, growing with the data's HNSW
 indexes) adds to the gateway's own.
+
+If the child dies (the OOM killer, a crash), ``supervise`` starts it again on the same port, so
+the store's client needs no new address: until then reads are served from the gateway's cached
+indexes, and writes fail with a 503 or, for learning, wait in the journal for their retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -27,14 +32,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 #: Lowest CPU priority: the child's writes wait whenever the gateway wants the core.
 CHILD_NICE = 19
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+#: How often ``supervise`` looks for a dead child, and the longest it waits between restarts of
+#: one that keeps dying (the wait doubles from the check interval).
+CHECK_INTERVAL_S = 1.0
+MAX_RESTART_WAIT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 # Runs in the child. The Rust CLI directly: the `chroma` console script first spends ~4 s
 # importing the Python package; this starts the same server in ~0.5 s.
@@ -92,6 +104,35 @@ class ChromaChild:
                 return
             await asyncio.sleep(0.05)
         raise StoreUnavailable("The memory store process did not start in time.")
+
+    async def supervise(
+        self,
+        on_restart: Callable[[], None] = lambda: None,
+        check_interval_s: float = CHECK_INTERVAL_S,
+    ) -> None:
+        """Start the child again whenever it has exited, until cancelled. A child that dies
+        again before it has answered is retried at doubling intervals, up to
+        ``MAX_RESTART_WAIT_S``, rather than in a tight loop."""
+        wait = check_interval_s
+        while True:
+            await asyncio.sleep(wait)
+            process = self._process
+            if process is None or process.poll() is None:
+                wait = check_interval_s
+                continue
+            log.error(
+                "memory store process exited with code %s; starting it again", process.returncode
+            )
+            on_restart()
+            try:
+                self.start()
+                await self.ready()
+            except (StoreUnavailable, OSError) as exc:
+                log.error("memory store process did not come back: %s", exc)
+                wait = min(wait * 2, MAX_RESTART_WAIT_S)
+            else:
+                log.warning("memory store process is back (pid %s)", self.pid)
+                wait = check_interval_s
 
     def _answers(self) -> bool:
         try:

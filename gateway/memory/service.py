@@ -85,7 +85,7 @@ async def start_memory(
     if query_embedder is not embedder:
         stack.callback(query_embedder.close)
     remote = memory.store.url is not None
-    backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, stack))
+    backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, metrics, stack))
     try:
         await asyncio.to_thread(backend.connect)
     except StoreUnavailable:
@@ -123,7 +123,7 @@ def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
     )
 
 
-async def _store_url(memory: MemoryConfig, stack: AsyncExitStack) -> str | None:
+async def _store_url(memory: MemoryConfig, metrics: Metrics, stack: AsyncExitStack) -> str | None:
     """The URL of the store server: the configured one, or that of the child this process
     starts (``runs_in: child``); None for a store inside this process."""
     store = memory.store
@@ -137,6 +137,9 @@ async def _store_url(memory: MemoryConfig, stack: AsyncExitStack) -> str | None:
         await child.ready()
     except StoreUnavailable:
         log.warning("memory store process did not start; serving without memories")
+    # Registered after child.stop, so it is cancelled before the child is stopped on purpose.
+    supervisor = asyncio.create_task(child.supervise(metrics.store_restarted))
+    stack.push_async_callback(_cancel, supervisor)
     return child.url
 
 

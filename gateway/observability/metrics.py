@@ -197,6 +197,11 @@ class Metrics:
             RATIO_BUCKETS,
             registry,
         )
+        self._store_restarts = Counter(
+            "gateway_memory_store_restarts_total",
+            "Times the gateway started its memory store process again after it died.",
+            registry=registry,
+        )
 
     def _build_extraction(self, registry: CollectorRegistry | None) -> None:
         self._queue_depth = Gauge(
@@ -302,6 +307,9 @@ class Metrics:
 
     def context_utilization(self, ratio: float) -> None:
         self._context_use.observe(min(max(ratio, 0.0), 1.0))
+
+    def store_restarted(self) -> None:
+        self._store_restarts.inc()
 
     # Extraction -----------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -19,7 +22,7 @@ from gateway.memory.child import CHILD_NICE, ChromaChild
 from gateway.memory.chroma import ChromaBackend, StoredRecord
 from gateway.memory.records import Scope
 from tests.support.gateway import gateway_in_thread
-from tests.support.memory import memory_config
+from tests.support.memory import MemoryClient, memory_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCOPE = Scope("acme", "alice")
@@ -97,6 +100,38 @@ async def test_what_the_child_stored_is_there_for_the_in_process_store(tmp_path:
     reader.close()
 
 
+@pytest.mark.asyncio
+async def test_a_child_that_keeps_dying_is_retried_ever_more_slowly(tmp_path: Path) -> None:
+    path = tmp_path / "chroma"
+    child = ChromaChild(path)
+    child.start()
+    await child.ready()
+    assert child.pid is not None
+    restarts: list[float] = []
+    supervisor = asyncio.create_task(
+        child.supervise(lambda: restarts.append(time.monotonic()), check_interval_s=0.1)
+    )
+    try:
+        # A file where the store should be: every new child fails before it starts.
+        path.rename(tmp_path / "aside")
+        path.write_text("not a directory")
+        os.kill(child.pid, signal.SIGKILL)
+        await asyncio.sleep(6.0)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(restarts)]
+        # Waits of 0.1, 0.2, 0.4, 0.8, 1.6 and 3.2 s: without the doubling a dead store would be
+        # started ten times a second.
+        assert 4 <= len(restarts) <= 6, gaps
+        assert all(later > 1.5 * earlier for earlier, later in itertools.pairwise(gaps)), gaps
+        path.unlink()
+        (tmp_path / "aside").rename(path)
+        assert await asyncio.to_thread(eventually, child._answers, 30.0)
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        await child.stop()
+
+
 def test_kill_9_of_the_gateway_takes_the_child_with_it(tmp_path: Path) -> None:
     owner = textwrap.dedent(
         f"""
@@ -136,6 +171,43 @@ def test_a_gateway_starts_its_child_and_stops_it_at_shutdown(tmp_path: Path) -> 
     with gateway_in_thread(config):
         assert len(children_on(store_path)) == 1
     assert eventually(lambda: not children_on(store_path))
+
+
+def test_a_child_that_dies_is_started_again_and_keeps_what_was_written(tmp_path: Path) -> None:
+    config = memory_config(tmp_path)
+    store_path = config.memory.store.path
+    with gateway_in_thread(config) as gateway:
+        api = MemoryClient(gateway)
+        api.add("alice", "Alice keeps bees on the roof.")
+        [first] = children_on(store_path)
+        os.kill(first, signal.SIGKILL)
+        assert eventually(lambda: children_on(store_path) not in ([], [first]), timeout_s=30)
+
+        statuses: list[int] = []
+
+        def writes_again() -> bool:
+            reply = api.http.post(api.path("alice"), json={"content": "Alice's hives: three."})
+            statuses.append(reply.status_code)
+            return reply.status_code == 201
+
+        assert eventually(writes_again, timeout_s=30)
+        # While the store is down a write says so (503), and no write is half-done.
+        assert set(statuses) <= {201, 503}, statuses
+        assert sorted(api.contents("alice")) == [
+            "Alice keeps bees on the roof.",
+            "Alice's hives: three.",
+        ]
+        metrics = api.http.get("/metrics").text
+        assert "gateway_memory_store_restarts_total 1.0" in metrics
+        ready = api.http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        api.close()
+    assert eventually(lambda: not children_on(store_path))
+    # Both writes reached the disk: the one before the kill and the one after the restart.
+    reader = ChromaBackend(path=store_path)
+    stored = sorted(r.document for r in reader.fetch(Scope("acme", "alice")))
+    reader.close()
+    assert stored == ["Alice keeps bees on the roof.", "Alice's hives: three."]
 
 
 def test_runs_in_gateway_starts_no_child(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "gateway_extraction_duration_seconds": ("histogram", frozenset()),
     "gateway_extraction_jobs_total": ("counter", frozenset({"outcome"})),
     "gateway_memories_written_total": ("counter", frozenset({"action"})),
+    "gateway_memory_store_restarts_total": ("counter", frozenset()),
 }
 
 #: Strings a careless caller might hand over in a label position: none may reach the output.
@@ -66,6 +67,7 @@ def drive(metrics: Metrics) -> None:
     metrics.extraction_job("invalid_json", None)
     metrics.memories_written("add", 2)
     metrics.memories_written("duplicate")
+    metrics.store_restarted()
     for secret in SECRETS:
         metrics.request_started()
         metrics.request_finished(secret, 200, False, 0.1)
