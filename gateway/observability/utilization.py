@@ -21,10 +21,24 @@ _STOPWORDS = """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
 
+#: Every ASCII byte but a lowercase letter or a digit, made a space. Lowercased ASCII text split
+#: on whitespace after this gives exactly the runs ``_TERM`` finds in it, at a sixth of the cost
+#: (the regex took 120 of the 166 us that 56 injected memories cost).
+_ASCII_SEPARATORS = bytes(
+    c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789" else 32 for c in range(256)
+)
+
+
 def content_terms(text: str) -> set[str]:
     """The distinct content terms of ``text``: lowercased runs of letters and digits, at least
     two characters long, that are not stopwords."""
-    return {t for t in _TERM.findall(text.lower()) if len(t) > 1 and t not in STOPWORDS}
+    lowered = text.lower()
+    if lowered.isascii():
+        words = set(lowered.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split())
+    else:
+        words = set(_TERM.findall(lowered))
+    words -= STOPWORDS
+    return {word for word in words if len(word) > 1}
 
 
 def context_utilization(injected: Sequence[str], reply: str) -> float:

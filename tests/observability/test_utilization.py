@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.observability import context_utilization
-from gateway.observability.utilization import content_terms
+from gateway.observability.utilization import STOPWORDS, content_terms
 
 
 def test_nothing_injected_is_zero() -> None:
@@ -35,3 +39,20 @@ def test_terms_are_words_without_stemming_or_stopwords() -> None:
         "prefers",
     }
     assert context_utilization(["prefers tea"], "I prefer tea") == 0.5
+
+
+def by_the_definition(text: str) -> set[str]:
+    """content_terms as its docstring defines it, by regular expression."""
+    runs = re.findall(r"[^\W_]+", text.lower())
+    return {run for run in runs if len(run) > 1 and run not in STOPWORDS}
+
+
+@given(
+    st.text(alphabet=st.characters(max_codepoint=127))
+    | st.text()
+    | st.lists(
+        st.sampled_from([*STOPWORDS, "Bees", "e-mail", "K\u212a", "x_y", "42", "\t\x0b"])
+    ).map(" ".join)
+)
+def test_terms_match_their_definition_for_any_text(text: str) -> None:
+    assert content_terms(text) == by_the_definition(text)
