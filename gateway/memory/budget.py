@@ -147,19 +147,22 @@ def _choose(
     headings: set[_HeadingKey] = set()
     used = counter.count_line(template.replace(_SLOT, ""))
     misses = 0
+    count_line = counter.count_line
     for item in ranked:
         if budget - used < _SMALLEST_ITEM or misses >= _GIVE_UP_AFTER:
             break
         line = render_item(item)
-        new = _new_headings(item, headings)
         # Counted as it sits in the block, newline after: tokenizers merge ".\n" into one.
-        cost = counter.count_line(line + "\n")
-        cost += sum(counter.count_line(text + "\n") for _, text in new)
+        cost = count_line(line + "\n")
+        new = _new_headings(item, headings)
+        for _, text in new:
+            cost += count_line(text + "\n")
         if used + cost > budget:
             misses += 1
             continue
         chosen.append((item, line))
-        headings.update(key for key, _ in new)
+        for key, _ in new:
+            headings.add(key)
         used += cost
         misses = 0
     return chosen
