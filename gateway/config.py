@@ -124,7 +124,7 @@ class EmbeddingConfig(_Section):
     model_dir: Path | None = None
     threads: int = Field(1, ge=1, le=64)
     #: ``int8``: queries on the request path run an int8 copy of the model, made once at
-    #: startup (~6 ms instead of ~10 for a short query here, same recall on bench/eval);
+    #: startup (~5.5 ms instead of ~10 for a short query here, same recall on bench/eval);
     #: ``fp32``: queries run the exact model too. Stored memories are always embedded exactly.
     query_precision: Literal["int8", "fp32"] = "int8"
     #: For ``provider: litellm``.
