@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple, TypeVar
 
@@ -39,6 +40,47 @@ class Hit(NamedTuple):
     score: float
     dense: float
     lexical: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """One search, ready but for the query's vector (``UserIndex.ranking``)."""
+
+    size: int
+    vectors: npt.NDArray[np.float32]
+    seen: npt.NDArray[np.float32]
+    evidence: npt.NDArray[np.float32]
+    live: npt.NDArray[np.bool_]
+    records: list[Memory | None]
+    #: BM25 scores by position, or None for dense-only ranking.
+    lexical: npt.NDArray[np.float32] | None
+    parents: npt.NDArray[np.int64] | None
+    params: RankParams
+    when: float
+
+    def hits(self, query_vector: Vector) -> list[Hit]:
+        size, params = self.size, self.params
+        if not size or self.parents is None:
+            return []
+        dense = self.vectors[:size] @ query_vector
+        lexical = dense * 0 if self.lexical is None else self.lexical
+        signals = Signals(dense, lexical, self.seen[:size], self.evidence[:size], self.parents)
+        scores = score(signals, self.when, params)
+        chosen = top(scores, self.live[:size], params.top_k, params.min_score)
+        # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
+        # tuple.__new__ skips the named tuple's own __new__, a Python function: 200 hits take
+        # 41 us instead of 104.
+        fields = zip(
+            # Python ints for the list lookups: indexing numpy element by element costs ~0.2 us
+            # a step.
+            map(self.records.__getitem__, chosen.tolist()),
+            scores[chosen].tolist(),
+            dense[chosen].tolist(),
+            lexical[chosen].tolist(),
+            strict=True,
+        )
+        # A memory removed while this ran on another thread has left a None behind.
+        return [_new_tuple(Hit, row) for row in fields if row[0] is not None]
 
 
 class UserIndex:
@@ -124,28 +166,27 @@ class UserIndex:
     def search(
         self, query_vector: Vector, query: str, params: RankParams, now: float | None = None
     ) -> list[Hit]:
-        size = len(self._records)
-        if not self._positions:
-            return []
-        dense = self._vectors[:size] @ query_vector
-        lexical = self._lexical.scores(terms(query)) if params.mode == "hybrid" else dense * 0
-        when = time.time() if now is None else now
-        signals = Signals(dense, lexical, self._seen[:size], self._evidence[:size], self._thread())
-        scores = score(signals, when, params)
-        chosen = top(scores, self._live[:size], params.top_k, params.min_score)
-        # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
-        # tuple.__new__ skips the named tuple's own __new__, a Python function: 200 hits take
-        # 41 us instead of 104.
-        fields = zip(
-            # Python ints for the list lookups: indexing numpy element by element costs ~0.2 us
-            # a step.
-            map(self._records.__getitem__, chosen.tolist()),
-            scores[chosen].tolist(),
-            dense[chosen].tolist(),
-            lexical[chosen].tolist(),
-            strict=True,
+        return self.ranking(query, params, now).hits(query_vector)
+
+    def ranking(self, query: str, params: RankParams, now: float | None = None) -> Ranking:
+        """The part of a search that walks the index's Python structures (BM25 postings, threads),
+        done now. What is left, ``Ranking.hits``, reads only arrays and a list that writes either
+        append to or replace, so it may run on another thread while writes go on."""
+        size = len(self._records) if self._positions else 0
+        return Ranking(
+            size=size,
+            vectors=self._vectors,
+            seen=self._seen,
+            evidence=self._evidence,
+            live=self._live,
+            records=self._records,
+            lexical=(
+                self._lexical.scores(terms(query)) if size and params.mode == "hybrid" else None
+            ),
+            parents=self._thread() if size else None,
+            params=params,
+            when=time.time() if now is None else now,
         )
-        return [_new_tuple(Hit, row) for row in fields]
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[Memory, float]]:
         """The ``k`` active memories most similar to ``vector``, by cosine similarity."""

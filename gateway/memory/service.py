@@ -104,6 +104,7 @@ async def start_memory(
         timeout_s=memory.retrieval.timeout_ms / 1000,
         expiry_days=memory.expiry_days,
     )
+    stack.callback(retriever.close)
     context = MemoryContext(config, retriever, metrics)
     api = MemoryAPI(
         authenticator, store, retriever, memory.categories, config.server.max_body_bytes
