@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from gateway.memory.lexical import BM25Index, terms
+from gateway.memory.lexical import BM25Index, BM25Query, terms
 from gateway.memory.ranking import RankParams, Signals, score, top
 from gateway.memory.records import Memory
 
@@ -52,8 +52,8 @@ class Ranking:
     evidence: npt.NDArray[np.float32]
     live: npt.NDArray[np.bool_]
     records: list[Memory | None]
-    #: BM25 scores by position, or None for dense-only ranking.
-    lexical: npt.NDArray[np.float32] | None
+    #: The query's BM25 postings, or None for dense-only ranking.
+    lexical: BM25Query | None
     parents: npt.NDArray[np.int64] | None
     params: RankParams
     when: float
@@ -63,7 +63,7 @@ class Ranking:
         if not size or self.parents is None:
             return []
         dense = self.vectors[:size] @ query_vector
-        lexical = dense * 0 if self.lexical is None else self.lexical
+        lexical = dense * 0 if self.lexical is None else self.lexical.scores()
         signals = Signals(dense, lexical, self.seen[:size], self.evidence[:size], self.parents)
         scores = score(signals, self.when, params)
         chosen = top(scores, self.live[:size], params.top_k, params.min_score)
@@ -168,10 +168,13 @@ class UserIndex:
     ) -> list[Hit]:
         return self.ranking(query, params, now).hits(query_vector)
 
-    def ranking(self, query: str, params: RankParams, now: float | None = None) -> Ranking:
-        """The part of a search that walks the index's Python structures (BM25 postings, threads),
-        done now. What is left, ``Ranking.hits``, reads only arrays and a list that writes either
-        append to or replace, so it may run on another thread while writes go on."""
+    def ranking(
+        self, query: str, params: RankParams, now: float | None = None, *, detached: bool = False
+    ) -> Ranking:
+        """The part of a search that walks the index's Python structures (threads, the query's
+        BM25 postings), done now. What is left, ``Ranking.hits``, reads arrays and a list that
+        writes either append to or replace; with ``detached`` (the postings copied) it may run
+        on another thread while writes go on."""
         size = len(self._records) if self._positions else 0
         return Ranking(
             size=size,
@@ -181,7 +184,9 @@ class UserIndex:
             live=self._live,
             records=self._records,
             lexical=(
-                self._lexical.scores(terms(query)) if size and params.mode == "hybrid" else None
+                self._lexical.query(terms(query), detached=detached)
+                if size and params.mode == "hybrid"
+                else None
             ),
             parents=self._thread() if size else None,
             params=params,

@@ -11,6 +11,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -97,30 +98,26 @@ class BM25Index:
 
     def scores(self, query: str | Sequence[str]) -> npt.NDArray[np.float32]:
         """BM25 score of every position (removed documents score 0)."""
-        out = np.zeros(len(self._lengths), dtype=np.float32)
-        if not self._live_count:
-            return out
+        return self.query(query).scores()
+
+    def query(self, query: str | Sequence[str], *, detached: bool = False) -> BM25Query:
+        """What scoring ``query`` needs, taken from the index now. ``detached`` copies the
+        query's postings, so that ``BM25Query.scores`` may run on another thread while documents
+        are added: an ``array`` cannot grow while numpy views its buffer. The lengths and the
+        alive flags are arrays that a change replaces rather than alters."""
         query_terms = terms(query) if isinstance(query, str) else list(query)
-        lengths, alive = self._as_arrays()
-        removed = self._live_count < len(self._alive)
-        average = self._total_length / self._live_count or 1.0
+        postings = []
         for term in set(query_terms):
             posting = self._postings.get(term)
             if posting is None:
                 continue
             docs = np.frombuffer(posting[0], dtype=np.int32)
-            freqs = np.frombuffer(posting[1], dtype=np.int32).astype(np.float32)
-            # Postings keep removed documents until the index is compacted; counted in the
-            # term's document frequency they would make its idf negative.
-            frequency = int(np.count_nonzero(alive[docs])) if removed else len(docs)
-            if not frequency:
-                continue
-            idf = math.log(1 + (self._live_count - frequency + 0.5) / (frequency + 0.5))
-            norm = self._k1 * (1 - self._b + self._b * lengths[docs] / average)
-            out[docs] += idf * freqs * (self._k1 + 1) / (freqs + norm)
-        if removed:
-            out[~alive] = 0.0
-        return out
+            freqs = np.frombuffer(posting[1], dtype=np.int32)
+            postings.append((docs.copy(), freqs.copy()) if detached else (docs, freqs))
+        lengths, alive = self._as_arrays()
+        return BM25Query(
+            self._live_count, self._total_length, lengths, alive, tuple(postings), self._k1, self._b
+        )
 
     def _as_arrays(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
         if self._arrays is None:
@@ -129,3 +126,41 @@ class BM25Index:
                 np.asarray(self._alive, dtype=np.bool_),
             )
         return self._arrays
+
+
+Ints = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True, slots=True)
+class BM25Query:
+    """One query's postings and the corpus figures BM25 needs (``BM25Index.query``)."""
+
+    live_count: int
+    total_length: int
+    lengths: npt.NDArray[np.float32]
+    alive: npt.NDArray[np.bool_]
+    postings: tuple[tuple[Ints, Ints], ...]
+    k1: float
+    b: float
+
+    def scores(self) -> npt.NDArray[np.float32]:
+        """BM25 score of every position (removed documents score 0)."""
+        out = np.zeros(len(self.lengths), dtype=np.float32)
+        if not self.live_count:
+            return out
+        removed = self.live_count < len(self.alive)
+        average = self.total_length / self.live_count or 1.0
+        k1, b = self.k1, self.b
+        for docs, counts in self.postings:
+            freqs = counts.astype(np.float32)
+            # Postings keep removed documents until the index is compacted; counted in the
+            # term's document frequency they would make its idf negative.
+            frequency = int(np.count_nonzero(self.alive[docs])) if removed else len(docs)
+            if not frequency:
+                continue
+            idf = math.log(1 + (self.live_count - frequency + 0.5) / (frequency + 0.5))
+            norm = k1 * (1 - b + b * self.lengths[docs] / average)
+            out[docs] += idf * freqs * (k1 + 1) / (freqs + norm)
+        if removed:
+            out[~self.alive] = 0.0
+        return out

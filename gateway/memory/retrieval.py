@@ -103,7 +103,7 @@ class Retriever:
         vector, index = await asyncio.gather(self._vector(query), self._store.index(scope))
         if len(index) < self._thread_search_from:
             return index.search(vector, query, params)
-        ranking = index.ranking(query, params)
+        ranking = index.ranking(query, params, detached=True)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._ranker, ranking.hits, vector)
 
