@@ -60,3 +60,17 @@ def test_removed_documents_leave_the_others_scored_as_if_never_added() -> None:
     assert scores[:20].tolist() == [0.0] * 20
     assert scores[20:].tolist() == fresh.scores(QUERY).tolist()
     assert min(scores[20:]) > 0
+
+
+def test_a_detached_query_scores_as_taken_while_documents_are_added() -> None:
+    # Large users are scored on a worker thread while writes go on; a query holding views of
+    # the postings would make each append to them raise BufferError.
+    index = BM25Index()
+    index.extend(DOCS)
+    expected = index.scores(QUERY).tolist()
+    detached = index.query(QUERY, detached=True)
+    index.add("The Lisbon office has a new badge reader")  # appends to the query's postings
+    index.remove(0)
+    assert detached.scores().tolist() == expected
+    now = index.scores(QUERY)
+    assert now[0] == 0.0 and now[3] > 0  # the index itself moved on
