@@ -15,10 +15,17 @@ from gateway.errors import ConfigError
 from gateway.memory.chroma import ChromaBackend, StoredRecord
 from gateway.memory.embedding import OnnxMiniLM
 from gateway.memory.records import Scope
-from gateway.memory.snapshots import Generations, Snapshots
+from gateway.memory.snapshots import Generations
 from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.gateway import KEY, gateway_in_thread
-from tests.support.memory import MemoryClient, echo_chat, memory_block, memory_config, sdk
+from tests.support.memory import (
+    MemoryClient,
+    echo_chat,
+    embedded_store,
+    memory_block,
+    memory_config,
+    sdk,
+)
 
 ALICE = Scope("acme", "alice")
 
@@ -77,16 +84,6 @@ def test_embedded_store_with_several_workers_is_refused_at_config_time(tmp_path:
 # -- the store, restarted in process ------------------------------------------------------------
 
 
-def open_store(state: Path, embedder: OnnxMiniLM) -> MemoryStore:
-    """The store as the gateway builds it for an embedded Chroma under ``state``."""
-    return MemoryStore(
-        ChromaBackend(path=state / "chroma"),
-        embedder,
-        Generations(state / "generations.sqlite3"),
-        CacheSettings(snapshots=Snapshots(state / "snapshots")),
-    )
-
-
 async def contents(store: MemoryStore, scope: Scope = ALICE) -> list[str]:
     return [m.content for m in await store.all(scope)]
 
@@ -112,20 +109,20 @@ async def written_behind_its_back(state: Path, embedder: OnnxMiniLM, text: str) 
 async def test_a_stale_snapshot_is_rebuilt_from_chroma(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     await store.add(ALICE, [NewMemory("Lives in Porto.", "fact")])
     await store.close()
     assert len(snapshot_files(tmp_path)) == 1
     await written_behind_its_back(tmp_path, embedder, "Moved to Lisbon.")
     # The generation did not move, so the snapshot is taken as current: this is the path a
     # restart uses, and why every write must bump the generation.
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert await contents(store) == ["Lives in Porto."]
     await store.close()
     generations = Generations(tmp_path / "generations.sqlite3")
     generations.bump(ALICE)
     generations.close()
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert await contents(store) == ["Lives in Porto.", "Moved to Lisbon."]
     await store.close()
 
@@ -143,12 +140,12 @@ async def test_a_stale_snapshot_is_rebuilt_from_chroma(
 async def test_a_damaged_snapshot_is_rebuilt_from_chroma(
     tmp_path: Path, embedder: OnnxMiniLM, damage: bytes
 ) -> None:
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     await store.add(ALICE, [NewMemory("Lives in Porto.", "fact")])
     await store.close()
     [snapshot] = snapshot_files(tmp_path)
     snapshot.write_bytes(damage)
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert await contents(store) == ["Lives in Porto."]
     await store.close()
 
@@ -157,12 +154,12 @@ async def test_a_damaged_snapshot_is_rebuilt_from_chroma(
 async def test_a_truncated_snapshot_is_rebuilt_from_chroma(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     await store.add(ALICE, [NewMemory(f"Note {i}.", "fact") for i in range(5)])
     await store.close()
     [snapshot] = snapshot_files(tmp_path)
     snapshot.write_bytes(snapshot.read_bytes()[:-700])
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert len(await contents(store)) == 5
     await store.close()
 
@@ -172,7 +169,7 @@ async def test_another_users_snapshot_in_this_users_place_is_not_served(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
     bob = Scope("acme", "bob")
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     await store.add(ALICE, [NewMemory("Alice's note.", "fact")])
     await store.add(bob, [NewMemory("Bob's private note.", "fact")])
     await store.close()
@@ -181,7 +178,7 @@ async def test_another_users_snapshot_in_this_users_place_is_not_served(
     [bob_file] = [p for data, p in files.items() if b"Bob's private note." in data]
     # Both users are at the same generation, so only the file's owner can tell them apart.
     shutil.copyfile(bob_file, alice_file)
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert await contents(store) == ["Alice's note."]
     await store.close()
 
@@ -190,7 +187,7 @@ async def test_another_users_snapshot_in_this_users_place_is_not_served(
 async def test_an_erase_racing_a_snapshot_flush_leaves_nothing_on_disk(
     tmp_path: Path, embedder: OnnxMiniLM
 ) -> None:
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     others = [Scope("acme", f"user-{i}") for i in range(150)]
     for scope in others:
         await store.add(scope, [NewMemory("An ordinary note.", "fact")])
@@ -206,7 +203,7 @@ async def test_an_erase_racing_a_snapshot_flush_leaves_nothing_on_disk(
     assert leftovers == []
     assert await contents(store) == []
     await store.close()
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     assert await contents(store) == []
     await store.close()
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from gateway.memory.chroma import ChromaBackend
 from gateway.memory.embedding import OnnxMiniLM
 from gateway.memory.ranking import RankParams
 from gateway.memory.records import Memory, Scope
 from gateway.memory.retrieval import Retriever
-from gateway.memory.snapshots import Generations, Snapshots
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.memory.snapshots import Snapshots
+from gateway.memory.store import MemoryStore, NewMemory
+from tests.support.memory import embedded_store
 
 SCOPE = Scope("acme", "prolific")
 NOTES = [
@@ -33,18 +33,9 @@ NOTES = [
 FILLER = 60_000
 
 
-def open_store(root: Path, embedder: OnnxMiniLM) -> MemoryStore:
-    return MemoryStore(
-        ChromaBackend(path=root / "chroma"),
-        embedder,
-        Generations(root / "generations.sqlite3"),
-        CacheSettings(snapshots=Snapshots(root / "snapshots")),
-    )
-
-
 @pytest_asyncio.fixture
 async def store(tmp_path: Path, embedder: OnnxMiniLM) -> AsyncIterator[MemoryStore]:
-    opened = open_store(tmp_path, embedder)
+    opened = embedded_store(tmp_path, embedder)
     yield opened
     await opened.close()
 
@@ -93,7 +84,7 @@ async def test_the_deadline_holds_while_a_large_user_is_ranked(
     target = Memory("bees", NOTES[0], "fact", now - timedelta(days=1), now)
     items.append((target, embedder.embed_sync([NOTES[0]])[0]))
     snapshots.save(SCOPE, 0, 384, items)
-    store = open_store(tmp_path, embedder)
+    store = embedded_store(tmp_path, embedder)
     retriever = Retriever(store, embedder, RankParams(), timeout_s=0.001)
     try:
         # No deadline on the search API: this loads the user and remembers the query's vector,

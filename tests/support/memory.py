@@ -18,7 +18,7 @@ from gateway.memory.chroma import ChromaBackend
 from gateway.memory.embedding import Embedder
 from gateway.memory.records import Memory, Scope
 from gateway.memory.service import STATE_DB
-from gateway.memory.snapshots import Generations
+from gateway.memory.snapshots import Generations, Snapshots
 from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.gateway import KEY, OTHER_KEY, RunningGateway
 from tests.support.mock_upstream import RunningMock
@@ -88,6 +88,17 @@ def shared_sections(mock: RunningMock) -> dict[str, Any]:
         "context": {"max_budget_tokens": 1500},
         "tenants": {"globex": {"context": GLOBEX_CONTEXT}},
     }
+
+
+def embedded_store(state: Path, embedder: Embedder) -> MemoryStore:
+    """The store as the gateway builds it for an embedded Chroma under ``state``, snapshots
+    included."""
+    return MemoryStore(
+        ChromaBackend(path=state / "chroma"),
+        embedder,
+        Generations(state / "generations.sqlite3"),
+        CacheSettings(snapshots=Snapshots(state / "snapshots")),
+    )
 
 
 def open_store(config: GatewayConfig, embedder: Embedder) -> MemoryStore:
