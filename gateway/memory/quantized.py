@@ -73,8 +73,8 @@ def _quantize(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written under names of this process's own, then renamed: two gateways starting together
     # each write a whole file, and a reader never sees half of one.
-    scratch = target.with_name(f".{target.name}.{os.getpid()}")
-    fused, partial = scratch.with_suffix(".fused"), scratch.with_suffix(".part")
+    fused = target.with_name(f".{target.name}.{os.getpid()}.fused")
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         with _quiet_quantizer():
             _fuse(source, fused)
