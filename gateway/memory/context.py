@@ -98,26 +98,17 @@ class MemoryContext:
         )
         # Ranked on their numbers alone; a hit becomes a Candidate only when the choice reaches
         # it, which for most of ~200 hits it never does.
-        priorities = self._priorities
+        known = self._priorities
+        priorities = [item.priority for item in tenant]
+        priorities += [known.get(hit.memory.category, 0) for hit in hits]
         order = rank_order(
-            [item.priority for item in tenant]
-            + [priorities.get(hit.memory.category, 0) for hit in hits],
-            [item.relevance for item in tenant] + [hit.score for hit in hits],
+            priorities, [item.relevance for item in tenant] + [hit.score for hit in hits]
         )
         offset = len(tenant)
-        ranked = (tenant[i] if i < offset else self._candidate(hits[i - offset]) for i in order)
-        return select_ranked(ranked, len(order), budget, counter, self._settings.template)
-
-    def _candidate(self, hit: Hit) -> Candidate:
-        memory = hit.memory
-        return Candidate(
-            memory.content,
-            memory.category,
-            self._priorities.get(memory.category, 0),
-            hit.score,
-            memory.created_at.date(),
-            memory.id,
+        ranked = (
+            tenant[i] if i < offset else _candidate(hits[i - offset], priorities[i]) for i in order
         )
+        return select_ranked(ranked, len(order), budget, counter, self._settings.template)
 
     def _report(
         self,
@@ -156,6 +147,13 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
         # the embedder failed); the reason's details stay in the logs and metrics.
         headers["x-memory-degraded-reason"] = retrieved.outcome
     return headers
+
+
+def _candidate(hit: Hit, priority: int) -> Candidate:
+    memory = hit.memory
+    return Candidate(
+        memory.content, memory.category, priority, hit.score, memory.created_at.date(), memory.id
+    )
 
 
 def _reply_reserve(body: dict[str, Any], default: int) -> int:
