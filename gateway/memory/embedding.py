@@ -62,6 +62,10 @@ _BATCH_TOKENS = 512
 #: Most texts from different callers embedded in one run (~50 ms for short queries here).
 _SHARED_RUN = 8
 MODEL_DIR_KEY = "memory.embedding.model_dir"
+#: onnxruntime graph rewrites left off. Its CPU SkipLayerNormalization is slower than the Add
+#: and LayerNormalization it replaces; the exact model never matches the pattern, the int8 copy
+#: (quantized.py) would.
+UNFUSED = ("SkipLayerNormFusion",)
 # The archive, checksum and cache layout Chroma's ONNXMiniLM_L6_V2 uses (chromadb 1.5.9), so a
 # machine that already ran Chroma's default embedder needs no second download.
 MODEL_ARCHIVE_URL = "https://chroma-onnx-models.s3.amazonaws.com/all-MiniLM-L6-v2/onnx.tar.gz"
@@ -416,7 +420,12 @@ def _new_session(model_path: Path, threads: int) -> ort.InferenceSession:
     # Spinning workers would burn the core the event loop runs on between requests.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(model_path),
+        options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=list(UNFUSED),
+    )
 
 
 def _pad(encodings: Sequence[Encoding]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
