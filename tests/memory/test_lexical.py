@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from gateway.memory.lexical import BM25Index
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from gateway.memory.lexical import STOPWORDS, BM25Index, stem, terms
 
 DOCS = [
     "Dana's badge number is 4471",
@@ -74,3 +78,21 @@ def test_a_detached_query_scores_as_taken_while_documents_are_added() -> None:
     assert detached.scores().tolist() == expected
     now = index.scores(QUERY)
     assert now[0] == 0.0 and now[3] > 0  # the index itself moved on
+
+
+@given(st.text(alphabet=st.sampled_from("ab sS.ing1é_\n'")) | st.text(max_size=40))
+@example("Hiking hikes hiked; the 2 boxes and 42 classes")
+def test_terms_are_words_minus_stopwords_stemmed_but_numbers_whole(text: str) -> None:
+    # The definition, spelled out: terms() remembers the term of each word it has seen.
+    words = re.findall(r"[^\W_]+", text.lower())
+    expected = [w if w.isdigit() else stem(w) for w in words if w not in STOPWORDS]
+    assert terms(text) == expected
+    assert terms(text) == expected  # a second time, from what was remembered
+
+
+def test_a_document_counts_each_of_its_terms_once_per_occurrence() -> None:
+    index = BM25Index()
+    index.extend(["Lisbon office", "Lisbon Lisbon Lisbon office"])
+    scores = index.scores("Lisbon")
+    # BM25 rises with term frequency, saturating: three mentions outscore one.
+    assert scores[1] > scores[0] > 0
