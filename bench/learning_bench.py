@@ -162,7 +162,7 @@ def gateway_yaml(data: Path, mock_url: str, port: int, extraction: bool) -> str:
 
 @contextlib.contextmanager
 def gateway(mock_url: str, extraction: bool = True, data: Path | None = None) -> Iterator[Gateway]:
-    data = data or Path(tempfile.mkdtemp(prefix="learning-bench-", dir=WORK_DIR))
+    data = data or _scratch("learning-bench-")
     port = free_port()
     config = data / "gateway.yaml"
     config.write_text(gateway_yaml(data, mock_url, port, extraction))
@@ -172,6 +172,18 @@ def gateway(mock_url: str, extraction: bool = True, data: Path | None = None) ->
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _healthy(url), process, what="gateway", log=log, timeout_s=90)
         yield Gateway(url, process.pid, data)
+
+
+def _run_dir() -> Path:
+    """This run's own directory under WORK_DIR: every gateway's data and every Chroma server's
+    goes inside, and ``main`` removes it at the end (each part's data is ~12 MB)."""
+    return WORK_DIR / f"learning-bench-run-{os.getpid()}"
+
+
+def _scratch(prefix: str) -> Path:
+    run = _run_dir()
+    run.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=run))
 
 
 def _healthy(url: str) -> bool:
@@ -241,7 +253,7 @@ def prefill(data: Path, jobs: int, users: int) -> None:
 
 
 async def throughput(mock_url: str, jobs: int) -> float:
-    data = Path(tempfile.mkdtemp(prefix="learning-bench-", dir=WORK_DIR))
+    data = _scratch("learning-bench-")
     prefill(data, jobs, users=200)
     marks: dict[int, float] = {}
     with gateway(mock_url, data=data) as running:
@@ -338,7 +350,7 @@ async def chat_latencies(url: str, rate: float, seconds: float) -> list[float]:
 async def seed(mock_url: str) -> Path:
     """A data directory in which every load user already has every fact the load will repeat,
     so both gateways of part 4 serve the same memories and learning only reinforces them."""
-    data = Path(tempfile.mkdtemp(prefix="learning-bench-seed-", dir=WORK_DIR))
+    data = _scratch("learning-bench-seed-")
     with gateway(mock_url, data=data) as running:
         connector = aiohttp.TCPConnector(limit=8)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -355,7 +367,7 @@ async def seed(mock_url: str) -> Path:
 
 def copy_of(data: Path, name: str) -> Path:
     """A copy of a seeded data directory (with a Chroma server, both share the server's data)."""
-    target = Path(tempfile.mkdtemp(prefix=f"learning-bench-{name}-", dir=WORK_DIR))
+    target = _scratch(f"learning-bench-{name}-")
     for part in ("chroma", "state"):
         if (data / part).exists():
             shutil.copytree(data / part, target / part)
@@ -365,7 +377,7 @@ def copy_of(data: Path, name: str) -> Path:
 @contextlib.contextmanager
 def chroma_server() -> Iterator[str]:
     port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="learning-bench-chroma-", dir=WORK_DIR))
+    data = _scratch("learning-bench-chroma-")
     log = WORK_DIR / "logs" / f"learning-chroma-{port}.log"
     command = [sys.executable, "-c", _CHROMA, "run", "--path", str(data), "--port", str(port)]
     with pinned(command, cpu=LOAD_CORE, log=log) as process:
@@ -489,6 +501,8 @@ def main() -> int:
         EXTRACTION[key] = yaml.safe_load(value)
     random.seed(1)
     with contextlib.ExitStack() as stack:
+        # Registered first, so it runs last: after the Chroma server has stopped.
+        stack.callback(shutil.rmtree, _run_dir(), ignore_errors=True)
         if args.chroma_server:
             STORE_URL.append(stack.enter_context(chroma_server()))
         asyncio.run(main_async(args))

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -154,10 +155,15 @@ def gateway_process(mock_url: str, max_backlog: int) -> Iterator[Gateway]:
     path.write_text(yaml.safe_dump(config))
     log = WORK_DIR / "logs" / f"soak-gateway-{port}.log"
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(path)]
-    with pinned(command, cpu=GATEWAY_CORE, log=log, env={"PYTHONPATH": str(REPO_DIR)}) as proc:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _up(url + "/healthz"), proc, what="gateway", log=log, timeout_s=90)
-        yield Gateway(url, proc.pid)
+    try:
+        env = {"PYTHONPATH": str(REPO_DIR)}
+        with pinned(command, cpu=GATEWAY_CORE, log=log, env=env) as proc:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: _up(url + "/healthz"), proc, what="gateway", log=log, timeout_s=90)
+            yield Gateway(url, proc.pid)
+    finally:
+        # The gateway has exited: its store and journal are only this run's scratch.
+        shutil.rmtree(data, ignore_errors=True)
 
 
 # -- the load (core 1) ------------------------------------------------------------------------
