@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from gateway.memory.lexical import BM25Index, BM25Query, terms
+from gateway.memory.lexical import BM25Index, BM25Query, Postings, terms
 from gateway.memory.ranking import RankParams, Signals, score, top
 from gateway.memory.records import Memory
 
@@ -83,6 +83,19 @@ class Ranking:
         return [_new_tuple(Hit, row) for row in fields if row[0] is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What ``UserIndex.restore`` needs: the records by position, removed ones as None, and
+    the arrays beside them."""
+
+    seq: int
+    records: list[Memory | None]
+    vectors: npt.NDArray[np.float32]
+    #: Each position's predecessor in its thread, or -1.
+    parents: npt.NDArray[np.int64]
+    lexical: Postings
+
+
 class UserIndex:
     def __init__(self, dimension: int, seq: int = 0) -> None:
         self.dimension = dimension
@@ -99,8 +112,9 @@ class UserIndex:
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
         self._lexical = BM25Index()
-        #: created_at -> [(ordinal, memory id)] in write order.
-        self._threads: dict[float, list[tuple[int, str]]] = {}
+        #: created_at -> [(ordinal, memory id)] in write order; None until a write needs it
+        #: (an index restored from a snapshot has its parents already).
+        self._threads: dict[float, list[tuple[int, str]]] | None = {}
         #: Position of each position's predecessor in its thread, or -1; rebuilt lazily.
         self._parents: npt.NDArray[np.int64] | None = None
 
@@ -131,6 +145,8 @@ class UserIndex:
     def put(self, memory: Memory, vector: Vector) -> None:
         """Add a memory, or replace the one with the same id."""
         self.remove(memory.id)
+        # Taken before the memory is added: made now, from the records, they would hold it.
+        threads = self._thread_lists()
         position = len(self._records)
         self._grow(position + 1)
         self._records.append(memory)
@@ -141,7 +157,7 @@ class UserIndex:
         self._live[position] = memory.status == "active"
         added = self._lexical.add(memory.content)
         assert added == position
-        bisect.insort(self._threads.setdefault(memory.created_at.timestamp(), []), _link(memory))
+        bisect.insort(threads.setdefault(memory.created_at.timestamp(), []), _link(memory))
         self._parents = None
 
     def put_many(self, items: Iterable[tuple[Memory, Vector]]) -> None:
@@ -154,8 +170,7 @@ class UserIndex:
             return
         memory = self._records[position]
         assert memory is not None
-        thread = self._threads[memory.created_at.timestamp()]
-        thread.remove(_link(memory))
+        self._thread_lists()[memory.created_at.timestamp()].remove(_link(memory))
         self._parents = None
         self._records[position] = None
         self._live[position] = False
@@ -211,11 +226,53 @@ class UserIndex:
     def _thread(self) -> npt.NDArray[np.int64]:
         if self._parents is None:
             parents = np.full(len(self._records), -1, dtype=np.int64)
-            for thread in self._threads.values():
+            for thread in self._thread_lists().values():
                 for (_, before), (_, after) in pairwise(thread):
                     parents[self._positions[after]] = self._positions[before]
             self._parents = parents
         return self._parents
+
+    def _thread_lists(self) -> dict[float, list[tuple[int, str]]]:
+        if self._threads is None:
+            threads: dict[float, list[tuple[int, str]]] = {}
+            for memory in self._records:
+                if memory is not None:
+                    threads.setdefault(memory.created_at.timestamp(), []).append(_link(memory))
+            for thread in threads.values():
+                thread.sort()
+            self._threads = threads
+        return self._threads
+
+    def saved(self) -> Saved:
+        """The index as it stands, positions and all, for a snapshot (``restore``)."""
+        size = len(self._records)
+        return Saved(
+            seq=self.seq,
+            records=list(self._records),
+            vectors=self._vectors[:size].copy(),
+            parents=self._thread().copy(),
+            lexical=self._lexical.saved(),
+        )
+
+    @classmethod
+    def restore(cls, saved: Saved) -> UserIndex:
+        """The index ``saved`` was taken from. Nothing is derived from the memories' texts
+        again, which is most of what ``build`` costs."""
+        records = saved.records
+        size = len(records)
+        index = cls(saved.vectors.shape[1], saved.seq)
+        index._grow(size)
+        index._records = records
+        index._positions = {m.id: p for p, m in enumerate(records) if m is not None}
+        index._vectors[:size] = saved.vectors
+        live = [m is not None and m.status == "active" for m in records]
+        index._live[:size] = live
+        index._seen[:size] = [0.0 if m is None else m.seen_at.timestamp() for m in records]
+        index._evidence[:size] = [0 if m is None else m.evidence for m in records]
+        index._lexical = BM25Index.restore(saved.lexical)
+        index._threads = None
+        index._parents = saved.parents.astype(np.int64)
+        return index
 
     def _grow(self, needed: int) -> None:
         capacity = self._vectors.shape[0]

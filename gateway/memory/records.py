@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -69,6 +69,10 @@ class Memory:
             "superseded_by": self.superseded_by,
             "metadata": dict(self.metadata),
         }
+
+
+#: Memory's fields in declaration order: the order ``Memory(*values)`` takes them.
+MEMORY_FIELDS = tuple(f.name for f in fields(Memory))
 
 
 def utcnow() -> datetime:

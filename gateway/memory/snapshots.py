@@ -5,10 +5,15 @@ memories and pulls the tenant's vector index into memory. A snapshot is one file
 atomically, carrying the store generation it reflects; the generation table decides whether it
 is still current (see ``gateway.memory.store``).
 
-File layout: ``GWSNAP1\\n``, an 8-byte little-endian header length, the orjson header
-``{"seq", "dim", "scope", "records": [[id, content, metadata], ...]}``, then the float32 vectors.
-A file that is damaged, or names another scope, is treated like a missing one: the user is
-rebuilt from Chroma.
+A snapshot is the user's index as it stands, positions and all, so loading one derives nothing
+from the memories' texts again: a 1,000-memory user loads in a few milliseconds instead of ~30.
+
+File layout: ``GWSNAP2\\n``, an 8-byte little-endian header length, the orjson header
+``{"seq", "dim", "scope", "lexicon", "records": {field: [value per position]}, "terms": [...]}``,
+then little-endian arrays: vectors (float32, positions x dim), thread parents, document lengths
+(int32 per position), postings per term, and the postings' documents and counts (int32). A file
+that is damaged, names another scope, or was written by another format or lexicon is treated
+like a missing one: the user is rebuilt from Chroma.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gateway.memory.codec import decode, encode
-from gateway.memory.records import Memory, Scope
+from gateway.memory.codec import columns, from_columns
+from gateway.memory.index import Saved, UserIndex
+from gateway.memory.lexical import LEXICON, Postings
+from gateway.memory.records import Scope
 
-_MAGIC = b"GWSNAP1\n"
+_MAGIC = b"GWSNAP2\n"
 log = logging.getLogger(__name__)
-Vector = npt.NDArray[np.float32]
 
 
 class Generations:
@@ -83,56 +89,105 @@ class Snapshots:
         key = scope.key
         return self._directory / key[:2] / f"{key}.snap"
 
-    def load(self, scope: Scope, seq: int, dimension: int) -> list[tuple[Memory, Vector]] | None:
-        """The snapshot's contents if it exists, is whole, is ``scope``'s and reflects
-        generation ``seq``; else None."""
+    def load(self, scope: Scope, seq: int, dimension: int) -> UserIndex | None:
+        """The index saved for ``scope`` if its file exists, is whole, is ``scope``'s and
+        reflects generation ``seq``; else None."""
         try:
             data = self._path(scope).read_bytes()
         except FileNotFoundError:
             return None
         try:
-            return _parse(data, scope, seq, dimension)
+            saved = _parse(data, scope, seq, dimension)
         except (ValueError, TypeError, KeyError, IndexError):
             # Only a cache miss: Chroma holds everything the file did.
             log.warning("unreadable memory snapshot ignored")
             return None
+        return None if saved is None else UserIndex.restore(saved)
 
-    def save(
-        self, scope: Scope, seq: int, dimension: int, items: Sequence[tuple[Memory, Vector]]
-    ) -> None:
+    def save(self, scope: Scope, index: UserIndex) -> None:
+        """Write ``index`` as ``scope``'s snapshot. The index must not change meanwhile (the
+        store holds the scope's lock)."""
+        saved = index.saved()
+        lexical = saved.lexical
         header = orjson.dumps(
             {
-                "seq": seq,
-                "dim": dimension,
+                "seq": saved.seq,
+                "dim": index.dimension,
                 "scope": scope.key,
-                "records": [[m.id, m.content, encode(m)] for m, _ in items],
+                "lexicon": LEXICON,
+                "records": columns(saved.records),
+                "terms": lexical.terms,
             }
         )
-        vectors = np.asarray([v for _, v in items], dtype=np.float32).reshape(-1, dimension)
+        arrays = [
+            saved.vectors.astype("<f4"),
+            saved.parents.astype("<i4"),
+            lexical.lengths.astype("<i4"),
+            lexical.sizes.astype("<i4"),
+            lexical.docs.astype("<i4"),
+            lexical.counts.astype("<i4"),
+        ]
         path = self._path(scope)
         path.parent.mkdir(exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         with temporary.open("wb") as handle:
             handle.write(_MAGIC + len(header).to_bytes(8, "little") + header)
-            handle.write(vectors.tobytes())
+            for array in arrays:
+                handle.write(array.tobytes())
         os.replace(temporary, path)
 
     def drop(self, scope: Scope) -> None:
         self._path(scope).unlink(missing_ok=True)
 
 
-def _parse(
-    data: bytes, scope: Scope, seq: int, dimension: int
-) -> list[tuple[Memory, Vector]] | None:
+def _parse(data: bytes, scope: Scope, seq: int, dimension: int) -> Saved | None:
     if not data.startswith(_MAGIC):
         return None
     start = len(_MAGIC) + 8
     length = int.from_bytes(data[len(_MAGIC) : start], "little")
     header = orjson.loads(data[start : start + length])
     # The file's name is the scope's digest, but only its contents can prove whose it is.
-    if header.get("scope") != scope.key or header["seq"] != seq or header["dim"] != dimension:
+    if (
+        header.get("scope") != scope.key
+        or header["seq"] != seq
+        or header["dim"] != dimension
+        or header["lexicon"] != LEXICON
+    ):
         return None
-    records = header["records"]
-    vectors = np.frombuffer(data, dtype=np.float32, offset=start + length)
-    vectors = vectors.reshape(len(records), dimension)
-    return [(decode(*record), vectors[i]) for i, record in enumerate(records)]
+    records = from_columns(header["records"])
+    terms: list[str] = header["terms"]
+    arrays = _Arrays(data, start + length)
+    size = len(records)
+    vectors = arrays.take("<f4", size * dimension).reshape(size, dimension)
+    parents = arrays.take("<i4", size)
+    lengths = arrays.take("<i4", size)
+    sizes = arrays.take("<i4", len(terms))
+    entries = int(sizes.sum())
+    lexical = Postings(
+        terms=terms,
+        sizes=sizes,
+        docs=arrays.take("<i4", entries),
+        counts=arrays.take("<i4", entries),
+        lengths=lengths,
+        alive=np.fromiter((r is not None for r in records), np.bool_, size),
+    )
+    arrays.finish()
+    return Saved(seq, records, vectors, parents.astype(np.int64), lexical)
+
+
+class _Arrays:
+    """Reads the arrays that follow the header, one after another, checking the file holds
+    exactly them."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self._data = data
+        self._offset = offset
+
+    def take(self, dtype: str, count: int) -> npt.NDArray[Any]:
+        array = np.frombuffer(self._data, dtype=dtype, count=count, offset=self._offset)
+        self._offset += array.nbytes
+        return array
+
+    def finish(self) -> None:
+        if self._offset != len(self._data):
+            raise ValueError("snapshot has trailing bytes")

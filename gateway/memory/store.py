@@ -225,9 +225,7 @@ class MemoryStore:
             async with self._lock(scope):
                 if await self._run(self._generations.current, scope) != index.seq:
                     continue
-                items = [(m, index.vector_at(m.id)) for m in index.memories()]
-                save = partial(snapshots.save, scope, index.seq, index.dimension, items)
-                await self._run(save)
+                await self._run(snapshots.save, scope, index)
 
     async def run_flusher(self, interval_s: float) -> None:
         while True:
@@ -262,17 +260,16 @@ class MemoryStore:
 
     async def _load(self, scope: Scope) -> UserIndex:
         seq = await self._run(self._generations.current, scope)
-        items = None
-        if self._cache.snapshots is not None:
-            load = partial(self._cache.snapshots.load, scope, seq, self._embedder.dimension)
-            items = await self._run(load)
-        from_snapshot = items is not None
-        if items is None:
+        snapshots = self._cache.snapshots
+        index = None
+        if snapshots is not None:
+            index = await self._run(snapshots.load, scope, seq, self._embedder.dimension)
+        if index is None:
             records = await self._run(self._backend.fetch, scope)
             items = [(decode(r.id, r.document, r.metadata), _vector(r)) for r in records]
-        index = build(self._embedder.dimension, seq, items)
-        if self._cache.snapshots is not None and not from_snapshot:
-            self._dirty[scope.key] = (scope, index)
+            index = build(self._embedder.dimension, seq, items)
+            if snapshots is not None:
+                self._dirty[scope.key] = (scope, index)
         self._remember(scope, index)
         return index
 

@@ -40,10 +40,9 @@ def test_a_saved_store_loads_and_answers_a_search(tmp_path: Path) -> None:
     scope = Scope("bench", "u")
     items = list(zip(synthetic.memories(5, 200), synthetic.unit_vectors(5, 200), strict=True))
     snapshots = Snapshots(tmp_path)
-    snapshots.save(scope, 0, synthetic.DIMENSION, items)
-    loaded = snapshots.load(scope, 0, synthetic.DIMENSION)
-    assert loaded is not None
-    index = build(synthetic.DIMENSION, 0, loaded)
+    snapshots.save(scope, build(synthetic.DIMENSION, 0, items))
+    index = snapshots.load(scope, 0, synthetic.DIMENSION)
+    assert index is not None
     hits = index.search(items[0][1], "allergic to peanuts", RankParams(top_k=5))
     assert len(index) == 200
     assert hits[0].memory.id == items[0][0].id  # its own vector is the best dense match

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.memory.embedding import OnnxMiniLM
+from gateway.memory.index import build
 from gateway.memory.ranking import RankParams
 from gateway.memory.records import Memory, Scope
 from gateway.memory.retrieval import Retriever
@@ -83,7 +84,7 @@ async def test_the_deadline_holds_while_a_large_user_is_ranked(
     ]
     target = Memory("bees", NOTES[0], "fact", now - timedelta(days=1), now)
     items.append((target, embedder.embed_sync([NOTES[0]])[0]))
-    snapshots.save(SCOPE, 0, 384, items)
+    snapshots.save(SCOPE, build(384, 0, items))
     store = embedded_store(tmp_path, embedder)
     retriever = Retriever(store, embedder, RankParams(), timeout_s=0.001)
     try:
