@@ -17,7 +17,9 @@ indexes) adds to the gateway's own.
 
 If the child dies (the OOM killer, a crash), ``supervise`` starts it again on the same port, so
 the store's client needs no new address: until then reads are served from the gateway's cached
-indexes, and writes fail with a 503 or, for learning, wait in the journal for their retry.
+indexes, and writes fail with a 503 or, for learning, wait in the journal for their retry. A
+child that is alive but has stopped answering its heartbeat (deadlocked, stopped) for
+``HANG_AFTER_S`` is killed and started again the same way.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ STOP_TIMEOUT_S = 5.0
 #: one that keeps dying (the wait doubles from the check interval).
 CHECK_INTERVAL_S = 1.0
 MAX_RESTART_WAIT_S = 60.0
+#: How long a running child may leave its heartbeat unanswered before it is killed. Generous: at
+#: nice 19 on a saturated core a healthy child still answers within a fraction of a second, and
+#: killing one mid-write costs the writes in flight.
+HANG_AFTER_S = 60.0
 _PR_SET_PDEATHSIG = 1
 # Runs in the child. The Rust CLI directly: the `chroma` console script first spends ~4 s
 # importing the Python package; this starts the same server in ~0.5 s.
@@ -109,17 +115,29 @@ class ChromaChild:
         self,
         on_restart: Callable[[], None] = lambda: None,
         check_interval_s: float = CHECK_INTERVAL_S,
+        hang_after_s: float = HANG_AFTER_S,
     ) -> None:
-        """Start the child again whenever it has exited, until cancelled. A child that dies
-        again before it has answered is retried at doubling intervals, up to
-        ``MAX_RESTART_WAIT_S``, rather than in a tight loop."""
+        """Start the child again whenever it has exited, or killed it for not answering for
+        ``hang_after_s``, until cancelled. A child that dies again before it has answered is
+        retried at doubling intervals, up to ``MAX_RESTART_WAIT_S``, rather than in a tight
+        loop."""
         wait = check_interval_s
+        answered = time.monotonic()
         while True:
             await asyncio.sleep(wait)
             process = self._process
-            if process is None or process.poll() is None:
-                wait = check_interval_s
+            if process is None:
                 continue
+            if process.poll() is None:
+                wait = check_interval_s
+                if await asyncio.to_thread(self._answers):
+                    answered = time.monotonic()
+                    continue
+                if time.monotonic() - answered < hang_after_s:
+                    continue
+                log.error("memory store process stopped answering; killing it")
+                process.kill()
+                await asyncio.to_thread(process.wait)
             log.error(
                 "memory store process exited with code %s; starting it again", process.returncode
             )
@@ -133,6 +151,7 @@ class ChromaChild:
             else:
                 log.warning("memory store process is back (pid %s)", self.pid)
                 wait = check_interval_s
+                answered = time.monotonic()
 
     def _answers(self) -> bool:
         try:

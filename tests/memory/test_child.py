@@ -132,6 +132,46 @@ async def test_a_child_that_keeps_dying_is_retried_ever_more_slowly(tmp_path: Pa
         await child.stop()
 
 
+@pytest.mark.asyncio
+async def test_a_child_that_stops_answering_is_killed_and_started_again(tmp_path: Path) -> None:
+    child = ChromaChild(tmp_path / "chroma")
+    child.start()
+    await child.ready()
+    writer = ChromaBackend(url=child.url)
+    writer.put(SCOPE, [record("m1")])
+    writer.close()
+    first = child.pid
+    assert first is not None
+    restarts: list[float] = []
+    supervisor = asyncio.create_task(
+        child.supervise(
+            lambda: restarts.append(time.monotonic()), check_interval_s=0.1, hang_after_s=1.0
+        )
+    )
+    try:
+        # A child that answers is left alone, however long it runs.
+        await asyncio.sleep(2.5)
+        assert restarts == [] and child.pid == first
+        # Stopped, it is alive but silent: what a deadlocked store looks like from outside.
+        os.kill(first, signal.SIGSTOP)
+        stopped = time.monotonic()
+        assert await asyncio.to_thread(
+            eventually, lambda: child.pid != first and child._answers(), 30.0
+        )
+        assert len(restarts) == 1 and restarts[0] - stopped >= 1.0
+        assert not alive(first)
+        reader = ChromaBackend(url=child.url)
+        assert [r.id for r in reader.fetch(SCOPE)] == ["m1"]
+        reader.close()
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGKILL)
+        await child.stop()
+
+
 def test_kill_9_of_the_gateway_takes_the_child_with_it(tmp_path: Path) -> None:
     owner = textwrap.dedent(
         f"""
