@@ -62,13 +62,15 @@ class BM25Index:
 
     Postings are compact int arrays (4 bytes an entry, not a Python object each) that grow as
     documents arrive; scoring views the few query terms' postings as numpy arrays without
-    copying, so a query costs time in the number of matching documents.
+    copying, so a query costs time in the number of matching documents. A term's postings are
+    one array of (document, count) pairs: one object per term, not two arrays and a tuple, for
+    the garbage collector to walk on every full collection of a process holding many users.
     """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self._k1 = k1
         self._b = b
-        self._postings: dict[str, tuple[array[int], array[int]]] = {}
+        self._postings: dict[str, array[int]] = {}
         self._lengths: list[int] = []
         self._alive: list[bool] = []
         self._live_count = 0
@@ -91,9 +93,9 @@ class BM25Index:
         for term, count in counts.items():
             entry = postings.get(term)
             if entry is None:
-                entry = postings[term] = (array("i"), array("i"))
-            entry[0].append(position)
-            entry[1].append(count)
+                entry = postings[term] = array("i")
+            entry.append(position)
+            entry.append(count)
         length = len(found)
         self._lengths.append(length)
         self._alive.append(True)
@@ -128,9 +130,10 @@ class BM25Index:
             posting = self._postings.get(term)
             if posting is None:
                 continue
-            docs = np.frombuffer(posting[0], dtype=np.int32)
-            freqs = np.frombuffer(posting[1], dtype=np.int32)
-            postings.append((docs.copy(), freqs.copy()) if detached else (docs, freqs))
+            pairs = np.frombuffer(posting, dtype=np.int32).reshape(-1, 2)
+            if detached:
+                pairs = pairs.copy()
+            postings.append((pairs[:, 0], pairs[:, 1]))
         lengths, alive = self._as_arrays()
         return BM25Query(
             self._live_count, self._total_length, lengths, alive, tuple(postings), self._k1, self._b
@@ -138,12 +141,14 @@ class BM25Index:
 
     def saved(self) -> Postings:
         """The index as flat arrays, for a snapshot (``BM25Index.restore``)."""
-        found = list(self._postings.items())
+        pairs = _joined(self._postings.values()).reshape(-1, 2)
         return Postings(
-            terms=[term for term, _ in found],
-            sizes=np.fromiter((len(docs) for _, (docs, _) in found), np.int32, len(found)),
-            docs=_joined(docs for _, (docs, _) in found),
-            counts=_joined(counts for _, (_, counts) in found),
+            terms=list(self._postings),
+            sizes=np.fromiter(
+                (len(p) // 2 for p in self._postings.values()), np.int32, len(self._postings)
+            ),
+            docs=pairs[:, 0].copy(),
+            counts=pairs[:, 1].copy(),
             lengths=np.asarray(self._lengths, dtype=np.int32),
             alive=np.asarray(self._alive, dtype=np.bool_),
         )
@@ -153,12 +158,14 @@ class BM25Index:
         """The index ``saved`` was taken from, with its positions, at a fraction of the cost of
         adding the documents again (no words to find and stem)."""
         index = cls()
-        # One array of each, sliced per term: a slice is one C call, a term's own array from
-        # bytes is three.
-        docs, counts = _array(saved.docs), _array(saved.counts)
+        pairs = np.empty((len(saved.docs), 2), dtype=np.int32)
+        pairs[:, 0], pairs[:, 1] = saved.docs, saved.counts
+        # One array sliced per term: a slice is one C call, a term's own array from bytes three.
+        flat = array("i")
+        flat.frombytes(pairs.tobytes())
         start = 0
-        for term, end in zip(saved.terms, np.cumsum(saved.sizes).tolist(), strict=True):
-            index._postings[term] = (docs[start:end], counts[start:end])
+        for term, end in zip(saved.terms, np.cumsum(2 * saved.sizes).tolist(), strict=True):
+            index._postings[term] = flat[start:end]
             start = end
         index._lengths = saved.lengths.tolist()
         index._alive = saved.alive.tolist()
@@ -197,12 +204,6 @@ def _joined(arrays: Iterable[array[int]]) -> Ints:
     for part in arrays:
         joined += part
     return np.frombuffer(joined, dtype=np.int32)
-
-
-def _array(values: Ints) -> array[int]:
-    ints = array("i")
-    ints.frombytes(np.asarray(values, dtype=np.int32).tobytes())
-    return ints
 
 
 @dataclass(frozen=True, slots=True)
