@@ -65,12 +65,18 @@ class BM25Index:
     copying, so a query costs time in the number of matching documents. A term's postings are
     one array of (document, count) pairs: one object per term, not two arrays and a tuple, for
     the garbage collector to walk on every full collection of a process holding many users.
+    An index restored from a snapshot keeps what it was given as one read-only array, each
+    term a span of it, and only what is added later in arrays of its own.
     """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self._k1 = k1
         self._b = b
+        #: Pairs added to this index, by term.
         self._postings: dict[str, array[int]] = {}
+        #: Pairs it was restored with (``restore``): a span of ``_base_pairs`` per term.
+        self._base: dict[str, tuple[int, int]] = {}
+        self._base_pairs: Ints = np.zeros((0, 2), dtype=np.int32)
         self._lengths: list[int] = []
         self._alive: list[bool] = []
         self._live_count = 0
@@ -127,26 +133,34 @@ class BM25Index:
         query_terms = terms(query) if isinstance(query, str) else list(query)
         postings = []
         for term in set(query_terms):
-            posting = self._postings.get(term)
-            if posting is None:
-                continue
-            pairs = np.frombuffer(posting, dtype=np.int32).reshape(-1, 2)
-            if detached:
-                pairs = pairs.copy()
-            postings.append((pairs[:, 0], pairs[:, 1]))
+            pairs = self._pairs(term, detached)
+            if len(pairs):
+                postings.append((pairs[:, 0], pairs[:, 1]))
         lengths, alive = self._as_arrays()
         return BM25Query(
             self._live_count, self._total_length, lengths, alive, tuple(postings), self._k1, self._b
         )
 
+    def _pairs(self, term: str, detached: bool = False) -> Ints:
+        """The term's (document, count) pairs, in document order."""
+        span = self._base.get(term, (0, 0))
+        posting = self._postings.get(term)
+        if posting is None:
+            # Restored pairs never change: a view of them is detached already.
+            return self._base_pairs[span[0] : span[1]]
+        added = np.frombuffer(posting, dtype=np.int32).reshape(-1, 2)
+        if span[1]:
+            return np.concatenate((self._base_pairs[span[0] : span[1]], added))
+        return added.copy() if detached else added
+
     def saved(self) -> Postings:
         """The index as flat arrays, for a snapshot (``BM25Index.restore``)."""
-        pairs = _joined(self._postings.values()).reshape(-1, 2)
+        found = list(self._base) + [t for t in self._postings if t not in self._base]
+        parts = [self._pairs(term) for term in found]
+        pairs = np.concatenate(parts) if parts else self._base_pairs
         return Postings(
-            terms=list(self._postings),
-            sizes=np.fromiter(
-                (len(p) // 2 for p in self._postings.values()), np.int32, len(self._postings)
-            ),
+            terms=found,
+            sizes=np.fromiter(map(len, parts), np.int32, len(parts)),
             docs=pairs[:, 0].copy(),
             counts=pairs[:, 1].copy(),
             lengths=np.asarray(self._lengths, dtype=np.int32),
@@ -160,13 +174,11 @@ class BM25Index:
         index = cls()
         pairs = np.empty((len(saved.docs), 2), dtype=np.int32)
         pairs[:, 0], pairs[:, 1] = saved.docs, saved.counts
-        # One array sliced per term: a slice is one C call, a term's own array from bytes three.
-        flat = array("i")
-        flat.frombytes(pairs.tobytes())
-        start = 0
-        for term, end in zip(saved.terms, np.cumsum(2 * saved.sizes).tolist(), strict=True):
-            index._postings[term] = flat[start:end]
-            start = end
+        pairs.flags.writeable = False
+        ends = np.cumsum(saved.sizes).tolist()
+        spans = zip([0, *ends], ends, strict=False)  # (start, end) of each term, in order
+        index._base = dict(zip(saved.terms, spans, strict=True))
+        index._base_pairs = pairs
         index._lengths = saved.lengths.tolist()
         index._alive = saved.alive.tolist()
         index._live_count = int(np.count_nonzero(saved.alive))
@@ -197,13 +209,6 @@ class Postings:
     #: Per position: the document's length in terms, and whether it is still in the index.
     lengths: Ints
     alive: npt.NDArray[np.bool_]
-
-
-def _joined(arrays: Iterable[array[int]]) -> Ints:
-    joined = array("i")
-    for part in arrays:
-        joined += part
-    return np.frombuffer(joined, dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -66,11 +67,21 @@ def test_removed_documents_leave_the_others_scored_as_if_never_added() -> None:
     assert min(scores[20:]) > 0
 
 
-def test_a_detached_query_scores_as_taken_while_documents_are_added() -> None:
+def restored(docs: list[str]) -> BM25Index:
+    built = BM25Index()
+    built.extend(docs)
+    return BM25Index.restore(built.saved())
+
+
+@pytest.mark.parametrize("made", [BM25Index, lambda: restored(DOCS[:1])], ids=["built", "restored"])
+def test_a_detached_query_scores_as_taken_while_documents_are_added(
+    made: Callable[[], BM25Index],
+) -> None:
     # Large users are scored on a worker thread while writes go on; a query holding views of
-    # the postings would make each append to them raise BufferError.
-    index = BM25Index()
-    index.extend(DOCS)
+    # the postings would make each append to them raise BufferError. A restored index holds
+    # some postings apart from those added since: both halves must stay as taken.
+    index = made()
+    index.extend(DOCS[len(index) :])
     expected = index.scores(QUERY).tolist()
     detached = index.query(QUERY, detached=True)
     index.add("The Lisbon office has a new badge reader")  # appends to the query's postings
@@ -96,3 +107,16 @@ def test_a_document_counts_each_of_its_terms_once_per_occurrence() -> None:
     scores = index.scores("Lisbon")
     # BM25 rises with term frequency, saturating: three mentions outscore one.
     assert scores[1] > scores[0] > 0
+
+
+def test_a_restored_index_scores_and_grows_as_the_one_it_was_saved_from() -> None:
+    original = BM25Index()
+    original.extend(DOCS)
+    original.remove(1)
+    copy = BM25Index.restore(original.saved())
+    assert copy.scores(QUERY).tolist() == original.scores(QUERY).tolist()
+    for index in (original, copy):
+        index.add("Dana's Lisbon office badge")  # terms it had, and "badge" again
+        index.remove(2)
+    assert copy.scores(QUERY).tolist() == original.scores(QUERY).tolist()
+    assert copy.saved().terms == original.saved().terms
