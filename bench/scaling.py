@@ -56,7 +56,7 @@ from gateway.memory.retrieval import Retriever
 from gateway.memory.service import build_embedder, build_query_embedder, rank_params
 from gateway.memory.snapshots import Generations, Snapshots
 from gateway.memory.store import CacheSettings, MemoryStore
-from gateway.observability import Metrics
+from gateway.observability import Metrics, tune_collector
 from gateway.proxy.identity import Identity
 from gateway.proxy.request import parse_chat
 from gateway.upstream.routes import build_route
@@ -265,6 +265,7 @@ class Probe:
 
 
 async def measure(args: argparse.Namespace) -> Measured:
+    tune_collector()  # as `gateway serve` does: full collections would stall the measurements
     data = Path(args.data)
     state = Path(tempfile.mkdtemp(prefix="scaling-state-", dir=WORK_DIR))
     probe = Probe(data, state, args.query_precision)

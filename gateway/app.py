@@ -21,7 +21,13 @@ from gateway.config import GatewayConfig
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
 from gateway.learning.service import start_learning
 from gateway.memory.service import MemoryServices, start_memory
-from gateway.observability import METRICS_STATE, Metrics, RequestMetrics, upstream_error_kind
+from gateway.observability import (
+    METRICS_STATE,
+    CollectorPauses,
+    Metrics,
+    RequestMetrics,
+    upstream_error_kind,
+)
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, Handoff, NoLearning, NoMemory
 from gateway.proxy.forward import Forwarder
@@ -69,6 +75,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         model_names=registry.names(), multiprocess_dir=config.metrics.multiprocess_dir
     )
     stack.callback(metrics.close)
+    pauses = CollectorPauses(metrics)
+    pauses.start()
+    stack.callback(pauses.stop)
     forwarder = Forwarder(
         await _build_upstreams(registry, stack),
         on_failure=lambda route, error: metrics.upstream_error(

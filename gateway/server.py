@@ -13,6 +13,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, load_config
+from gateway.observability import tune_collector
 from gateway.observability.multiprocess import MULTIPROC_ENV, shared_directory
 
 CONFIG_ENV = "GATEWAY_CONFIG"
@@ -21,6 +22,7 @@ CONFIG_ENV = "GATEWAY_CONFIG"
 def create_app_from_env() -> object:
     """The factory each worker process calls; the CLI has put the config path in the env, and
     the directory where workers share their metrics."""
+    tune_collector()
     config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
     shared = os.environ.get(MULTIPROC_ENV)
     if shared and config.metrics.enabled:
@@ -45,6 +47,7 @@ def serve(config: GatewayConfig, config_path: Path) -> None:
         "server_header": False,
     }
     if server.workers == 1:
+        tune_collector()
         # One process keeps its metrics in memory: a shared directory is for workers.
         uvicorn.run(create_app(_with_metrics_dir(config, None)), **options)
         return

@@ -49,6 +49,10 @@ TOKEN_BUCKETS = (0.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8
 RATIO_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: One extraction call to a model, retries included.
 EXTRACTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+#: A young collection takes well under a millisecond; a full one walks every object held.
+GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: Python's collector generations; 2 is a full collection.
+GC_GENERATIONS = ("0", "1", "2")
 
 _STREAM = {True: "true", False: "false"}
 
@@ -73,6 +77,7 @@ class Metrics:
         self._build_traffic(target, models)
         self._build_memory(target, models)
         self._build_extraction(target)
+        self._build_runtime(target)
 
     def _build_traffic(self, registry: CollectorRegistry | None, models: list[str]) -> None:
         self._in_flight = Gauge(
@@ -237,6 +242,17 @@ class Metrics:
             WRITE_ACTIONS,
         )
 
+    def _build_runtime(self, registry: CollectorRegistry | None) -> None:
+        family = Histogram(
+            "gateway_gc_pause_seconds",
+            "Python garbage collections by generation, timed; while one runs nothing else in the "
+            "process does (generation 2 walks every object held, users' indexes included).",
+            ["generation"],
+            registry=registry,
+            buckets=GC_BUCKETS,
+        )
+        self._gc_pauses = [family.labels(generation) for generation in GC_GENERATIONS]
+
     # Requests -------------------------------------------------------------------------------
 
     def request_started(self) -> None:
@@ -324,6 +340,12 @@ class Metrics:
     def memories_written(self, action: str, count: int = 1) -> None:
         if count > 0:
             _pick(self._written, action, OTHER).inc(count)
+
+    # Runtime --------------------------------------------------------------------------------
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        if 0 <= generation < len(self._gc_pauses):
+            self._gc_pauses[generation].observe(seconds)
 
     # Exposition -----------------------------------------------------------------------------
 

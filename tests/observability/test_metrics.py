@@ -38,6 +38,7 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "gateway_extraction_jobs_total": ("counter", frozenset({"outcome"})),
     "gateway_memories_written_total": ("counter", frozenset({"action"})),
     "gateway_memory_store_restarts_total": ("counter", frozenset()),
+    "gateway_gc_pause_seconds": ("histogram", frozenset({"generation"})),
 }
 
 #: Strings a careless caller might hand over in a label position: none may reach the output.
@@ -68,6 +69,9 @@ def drive(metrics: Metrics) -> None:
     metrics.memories_written("add", 2)
     metrics.memories_written("duplicate")
     metrics.store_restarted()
+    metrics.gc_pause(0, 0.0004)
+    metrics.gc_pause(2, 0.15)
+    metrics.gc_pause(7, 1.0)  # no such generation: dropped, never a new label
     for secret in SECRETS:
         metrics.request_started()
         metrics.request_finished(secret, 200, False, 0.1)
@@ -175,6 +179,10 @@ def test_values_are_what_was_recorded(exposition: dict[str, tuple[str, list[Samp
     duration = exposition["gateway_request_duration_seconds"][1]
     assert value(duration, "_bucket", model="echo", stream="true", le="2.5") == 1
     assert value(duration, "_bucket", model="echo", stream="true", le="1.0") == 0
+    pauses = exposition["gateway_gc_pause_seconds"][1]
+    assert value(pauses, "_count", generation="2") == 1
+    assert value(pauses, "_sum", generation="2") == pytest.approx(0.15)
+    assert value(pauses, "_count", generation="1") == 0
 
 
 def test_unknown_values_are_counted_as_other(
@@ -234,6 +242,7 @@ def test_unknown_values_are_counted_as_other(
         },
         ("gateway_upstream_duration_seconds", "provider"): {"openai", "other"},
         ("gateway_time_to_first_token_seconds", "model"): {*MODELS, "other"},
+        ("gateway_gc_pause_seconds", "generation"): {"0", "1", "2"},
     }
     for (family, label), values in allowed.items():
         assert label_values(exposition[family][1], label) == values, (family, label)

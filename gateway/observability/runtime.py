@@ -1,0 +1,52 @@
+"""The Python runtime under the gateway: its garbage collector, timed and tuned.
+
+A full collection walks every object the process holds, and a gateway holds many: each cached
+memory is a Python object, so with the default 200,000-memory cache one takes ~125-200 ms here,
+during which no request moves. CPython starts one after every ten collections of the middle
+generation that find a quarter more long-lived objects than the last, and loading users from
+their snapshots makes long-lived objects fast: in the scaling benchmark (1M memories, random
+users) that was a full collection every ~70 requests, and the slowest 1% of requests took
+166 ms instead of 28 ms.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from gateway.observability.metrics import Metrics
+
+#: Middle-generation collections between full ones (CPython's default is 10). Evicted users'
+#: indexes hold no reference cycles, so reference counting frees them without a collection;
+#: what waits longer is only cyclic garbage that outlived two younger collections.
+FULL_COLLECTION_AFTER = 1000
+
+
+def tune_collector() -> None:
+    """Make full collections rarer; called once by the process that serves, never by a
+    library user of ``create_app``."""
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
+
+
+class CollectorPauses:
+    """Reports each garbage collection's duration to ``Metrics.gc_pause`` while started."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._began = 0.0
+
+    def start(self) -> None:
+        gc.callbacks.append(self._observe)
+
+    def stop(self) -> None:
+        if self._observe in gc.callbacks:
+            gc.callbacks.remove(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, Any]) -> None:
+        # Collections never overlap: the one that runs holds the interpreter.
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self._metrics.gc_pause(info["generation"], time.perf_counter() - self._began)
