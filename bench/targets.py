@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from bench import mock, procs, workload
+from gateway.memory import lexical, snapshots
 
 LITELLM_VENV = procs.WORK_DIR / "litellm-venv"
 LITELLM_KEY = "sk-bench-key"  # LiteLLM insists master keys start with "sk-"
@@ -211,7 +212,9 @@ def _seeded_store(command: list[str], upstream: mock.Mock) -> Path:
     memories written during one run never change the next)."""
     seed_dir = procs.WORK_DIR / "gateway-store-seed"
     marker = seed_dir / ".seeded"
-    if not marker.exists():
+    # Snapshots of another format or lexicon would be misses: every user read from Chroma.
+    version = f"snapshots {snapshots.FORMAT}, lexicon {lexical.LEXICON}"
+    if not marker.exists() or marker.read_text() != version:
         shutil.rmtree(seed_dir, ignore_errors=True)
         records = workload.write_memories(procs.WORK_DIR / "memories.jsonl")
         config = _write_yaml(
@@ -230,7 +233,7 @@ def _seeded_store(command: list[str], upstream: mock.Mock) -> Path:
             )
         if done.returncode != 0:
             raise Skip(f"seeding memories failed (exit {done.returncode}); see {log}")
-        marker.touch()
+        marker.write_text(version)
     run_dir = procs.WORK_DIR / "gateway-store-run"
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(seed_dir, run_dir)

@@ -34,7 +34,9 @@ from gateway.memory.index import Saved, UserIndex
 from gateway.memory.lexical import LEXICON, Postings
 from gateway.memory.records import Scope
 
-_MAGIC = b"GWSNAP2\n"
+#: The file layout's version, in its first bytes; a file of another version is a miss.
+FORMAT = 2
+_MAGIC = b"GWSNAP%d\n" % FORMAT
 log = logging.getLogger(__name__)
 
 
@@ -172,7 +174,16 @@ def _parse(data: bytes, scope: Scope, seq: int, dimension: int) -> Saved | None:
         alive=np.fromiter((r is not None for r in records), np.bool_, size),
     )
     arrays.finish()
+    # Positions index the arrays on every search: one out of range would fail every request of
+    # this user until the next write, where a miss costs one read from Chroma.
+    _within(parents, -1, size)
+    _within(lexical.docs, 0, size)
     return Saved(seq, records, vectors, parents.astype(np.int64), lexical)
+
+
+def _within(positions: npt.NDArray[np.int32], low: int, end: int) -> None:
+    if len(positions) and (positions.min() < low or positions.max() >= end):
+        raise ValueError("snapshot position out of range")
 
 
 class _Arrays:

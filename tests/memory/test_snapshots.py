@@ -167,6 +167,17 @@ def test_a_damaged_or_older_snapshot_is_a_miss(
     assert snapshots.load(SCOPE, 1, DIMENSION) is None
 
 
+def test_a_snapshot_pointing_past_its_positions_is_a_miss(tmp_path: Path) -> None:
+    snapshots, path = saved_file(tmp_path)
+    data = path.read_bytes()
+    header = orjson.loads(data[16 : 16 + int.from_bytes(data[8:16], "little")])
+    # One document, so one posting per term; the file ends with their documents, then counts.
+    counts_start = len(data) - 4 * len(header["terms"])
+    last_document = counts_start - 4
+    path.write_bytes(data[:last_document] + (7).to_bytes(4, "little") + data[counts_start:])
+    assert snapshots.load(SCOPE, 1, DIMENSION) is None
+
+
 def test_postings_from_another_lexicon_are_not_trusted(tmp_path: Path) -> None:
     snapshots, path = saved_file(tmp_path)
     rewrite_header(path, lexicon=0)
