@@ -2,11 +2,11 @@
 
 A full collection walks every object the process holds, and a gateway holds many: each cached
 memory is a Python object, so with the default 200,000-memory cache one takes ~125-200 ms here,
-during which no request moves. CPython starts one after every ten collections of the middle
-generation that find a quarter more long-lived objects than the last, and loading users from
-their snapshots makes long-lived objects fast: in the scaling benchmark (1M memories, random
-users) that was a full collection every ~70 requests, and the slowest 1% of requests took
-166 ms instead of 28 ms.
+during which no request moves. CPython runs one once ten middle-generation collections have
+passed and the long-lived objects have grown by a quarter since the last full one, and loading
+users from their snapshots grows them fast: in the scaling benchmark (1M memories, random
+users) that was a full collection every ~70-85 requests, and the slowest 1% of requests took
+166-216 ms instead of 28 ms.
 """
 
 from __future__ import annotations
