@@ -117,10 +117,10 @@ class ChromaChild:
         check_interval_s: float = CHECK_INTERVAL_S,
         hang_after_s: float = HANG_AFTER_S,
     ) -> None:
-        """Start the child again whenever it has exited, or killed it for not answering for
-        ``hang_after_s``, until cancelled. A child that dies again before it has answered is
-        retried at doubling intervals, up to ``MAX_RESTART_WAIT_S``, rather than in a tight
-        loop."""
+        """Until cancelled, start the child again whenever it has exited, and kill it (then
+        start it again) once it has not answered its heartbeat for ``hang_after_s``. A child
+        that dies again before it has answered is retried at doubling intervals, up to
+        ``MAX_RESTART_WAIT_S``, rather than in a tight loop."""
         wait = check_interval_s
         answered = time.monotonic()
         while True:
