@@ -56,7 +56,7 @@ from gateway.memory.retrieval import Retriever
 from gateway.memory.service import build_embedder, build_query_embedder, rank_params
 from gateway.memory.snapshots import Generations, Snapshots
 from gateway.memory.store import CacheSettings, MemoryStore
-from gateway.observability import Metrics, tune_collector
+from gateway.observability import CollectorPauses, Metrics, tune_collector
 from gateway.proxy.identity import Identity
 from gateway.proxy.request import parse_chat
 from gateway.upstream.routes import build_route
@@ -176,6 +176,8 @@ class Measured:
     rss_load_peak: int = 0
     rss_end: int = 0
     rss_peak: int = 0
+    #: Garbage-collection pauses (seconds) while the requests ran, by generation.
+    gc_pauses: dict[str, list[float]] = field(default_factory=dict)
 
 
 def gateway_config(data: Path, state: Path, query_precision: str) -> GatewayConfig:
@@ -276,6 +278,8 @@ async def measure(args: argparse.Namespace) -> Measured:
     result.rss_after_load, result.rss_load_peak = _status_kb("VmRSS"), _status_kb("VmHWM")
     if args.series != "chroma":
         result.snapshot_read = _snapshot_read(data, target)
+    pauses = CollectorPauses(lambda g, s: result.gc_pauses.setdefault(str(g), []).append(s))
+    pauses.start()
     for _ in range(args.warmup):
         await probe.ask(target)
     for _ in range(args.queries):
@@ -285,6 +289,7 @@ async def measure(args: argparse.Namespace) -> Measured:
     result.embed, result.search = await probe.phases(target, min(args.queries, 50))
     if args.users > 1:
         await _random_users(probe, args, result)
+    pauses.stop()
     result.rss_end, result.rss_peak = _status_kb("VmRSS"), _status_kb("VmHWM")
     shutil.rmtree(state, ignore_errors=True)
     return result
@@ -439,7 +444,18 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['size']:,} | {1000 * load['wall']:,.0f} | {1000 * load['cpu']:,.0f} |"
             )
+    lines += ["", _full_collections(spread + single)]
     return "\n".join(lines)
+
+
+def _full_collections(rows: Sequence[dict[str, Any]]) -> str:
+    """Full garbage collections while the requests ran (generation 2), per row."""
+    parts = []
+    for r in rows:
+        full = r.get("gc_pauses", {}).get("2", [])
+        longest = f", longest {1000 * max(full):.0f} ms" if full else ""
+        parts.append(f"{r['series']} {r['size']:,}: {len(full)}{longest}")
+    return "Full garbage collections while the requests ran: " + "; ".join(parts) + "."
 
 
 def _statuses(row: dict[str, Any]) -> str:

@@ -75,7 +75,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         model_names=registry.names(), multiprocess_dir=config.metrics.multiprocess_dir
     )
     stack.callback(metrics.close)
-    pauses = CollectorPauses(metrics)
+    pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
     forwarder = Forwarder(

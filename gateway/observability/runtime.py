@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
-
-from gateway.observability.metrics import Metrics
 
 #: Middle-generation collections between full ones (CPython's default is 10). Evicted users'
 #: indexes hold no reference cycles, so reference counting frees them without a collection;
@@ -31,10 +30,11 @@ def tune_collector() -> None:
 
 
 class CollectorPauses:
-    """Reports each garbage collection's duration to ``Metrics.gc_pause`` while started."""
+    """Reports each garbage collection, ``report(generation, seconds)``, while started
+    (``Metrics.gc_pause`` in the gateway)."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+    def __init__(self, report: Callable[[int, float], None]) -> None:
+        self._report = report
         self._began = 0.0
 
     def start(self) -> None:
@@ -49,4 +49,4 @@ class CollectorPauses:
         if phase == "start":
             self._began = time.perf_counter()
         else:
-            self._metrics.gc_pause(info["generation"], time.perf_counter() - self._began)
+            self._report(info["generation"], time.perf_counter() - self._began)

@@ -36,7 +36,7 @@ def young_collections_paused() -> Iterator[None]:
 @pytest.mark.usefixtures("young_collections_paused")
 def test_collections_are_timed_by_generation_only_while_started() -> None:
     metrics = Metrics(model_names=[])
-    pauses = CollectorPauses(metrics)
+    pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     gc.collect(0)
     gc.collect(2)
