@@ -243,13 +243,13 @@ class Metrics:
         )
 
     def _build_runtime(self, registry: CollectorRegistry | None) -> None:
-        family = Histogram(
+        family = _histogram(
             "gateway_gc_pause_seconds",
             "Python garbage collections by generation, timed; while one runs nothing else in the "
             "process does (generation 2 walks every object held, users' indexes included).",
             ["generation"],
-            registry=registry,
-            buckets=GC_BUCKETS,
+            GC_BUCKETS,
+            registry,
         )
         self._gc_pauses = [family.labels(generation) for generation in GC_GENERATIONS]
 
