@@ -271,7 +271,7 @@ class UserIndex:
         index._evidence[:size] = [0 if m is None else m.evidence for m in records]
         index._lexical = BM25Index.restore(saved.lexical)
         index._threads = None
-        index._parents = saved.parents.astype(np.int64)
+        index._parents = saved.parents
         return index
 
     def _grow(self, needed: int) -> None:

@@ -161,8 +161,8 @@ class BM25Index:
         return Postings(
             terms=found,
             sizes=np.fromiter(map(len, parts), np.int32, len(parts)),
-            docs=pairs[:, 0].copy(),
-            counts=pairs[:, 1].copy(),
+            docs=pairs[:, 0],
+            counts=pairs[:, 1],
             lengths=np.asarray(self._lengths, dtype=np.int32),
             alive=np.asarray(self._alive, dtype=np.bool_),
         )

@@ -121,13 +121,14 @@ class Snapshots:
                 "terms": lexical.terms,
             }
         )
+        # asarray: the vectors and postings are copies already; only a dtype change copies.
         arrays = [
-            saved.vectors.astype("<f4"),
-            saved.parents.astype("<i4"),
-            lexical.lengths.astype("<i4"),
-            lexical.sizes.astype("<i4"),
-            lexical.docs.astype("<i4"),
-            lexical.counts.astype("<i4"),
+            np.asarray(saved.vectors, dtype="<f4"),
+            np.asarray(saved.parents, dtype="<i4"),
+            np.asarray(lexical.lengths, dtype="<i4"),
+            np.asarray(lexical.sizes, dtype="<i4"),
+            np.asarray(lexical.docs, dtype="<i4"),
+            np.asarray(lexical.counts, dtype="<i4"),
         ]
         path = self._path(scope)
         path.parent.mkdir(exist_ok=True)
