@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -134,13 +135,18 @@ def saved_file(tmp_path: Path) -> tuple[Snapshots, Path]:
     return snapshots, path
 
 
+def header_of(data: bytes) -> tuple[dict[str, Any], int]:
+    """A snapshot file's header, and the offset where its arrays begin."""
+    end = 16 + int.from_bytes(data[8:16], "little")
+    return orjson.loads(data[16:end]), end
+
+
 def rewrite_header(path: Path, **changes: object) -> None:
     data = path.read_bytes()
-    length = int.from_bytes(data[8:16], "little")
-    header = orjson.loads(data[16 : 16 + length])
+    header, end = header_of(data)
     header.update(changes)
     encoded = orjson.dumps(header)
-    path.write_bytes(data[:8] + len(encoded).to_bytes(8, "little") + encoded + data[16 + length :])
+    path.write_bytes(data[:8] + len(encoded).to_bytes(8, "little") + encoded + data[end:])
 
 
 def test_a_snapshot_loads_only_for_its_scope_generation_and_dimension(tmp_path: Path) -> None:
@@ -170,7 +176,7 @@ def test_a_damaged_or_older_snapshot_is_a_miss(
 def test_a_snapshot_pointing_past_its_positions_is_a_miss(tmp_path: Path) -> None:
     snapshots, path = saved_file(tmp_path)
     data = path.read_bytes()
-    header = orjson.loads(data[16 : 16 + int.from_bytes(data[8:16], "little")])
+    header, _ = header_of(data)
     # One document, so one posting per term; the file ends with their documents, then counts.
     counts_start = len(data) - 4 * len(header["terms"])
     last_document = counts_start - 4
