@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.learning.similarity import Thresholds, verdict
-from gateway.memory.embedding import OnnxMiniLM
+from gateway.store.embedding import OnnxMiniLM
 
 DEFAULT_MODEL_DIR = (
     Path(__file__).resolve().parents[1].parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"

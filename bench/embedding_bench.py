@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
-from gateway.memory.embedding import OnnxMiniLM
+from gateway.store.embedding import OnnxMiniLM
 
 DEFAULT_MODEL_DIR = (
     Path(__file__).resolve().parents[1].parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"

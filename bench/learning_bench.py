@@ -51,7 +51,7 @@ from bench.procs import WORK_DIR, free_port, mock_provider, pinned, wait_until
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.service import JOURNAL_DB
 from gateway.learning.transcript import Transcript
-from gateway.memory.records import Scope
+from gateway.store.records import Scope
 
 KEY = "sk-bench"
 MODEL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "all-MiniLM-L6-v2"

@@ -47,18 +47,18 @@ from bench import machine, synthetic
 from bench.procs import REPO_DIR, WORK_DIR, command_line, pinned, save_results
 from bench.workload import SYSTEM_PROMPT, question
 from gateway.config import EmbeddingConfig, GatewayConfig
-from gateway.memory.chroma import ChromaBackend, StoredRecord
-from gateway.memory.codec import encode
-from gateway.memory.context import MemoryContext
-from gateway.memory.index import build
-from gateway.memory.records import Scope
-from gateway.memory.retrieval import Retriever
-from gateway.memory.service import build_embedder, build_query_embedder, rank_params
-from gateway.memory.snapshots import Generations, Snapshots
-from gateway.memory.store import CacheSettings, MemoryStore
+from gateway.context.retrieval import Retriever
+from gateway.context.service import build_embedder, build_query_embedder, rank_params
+from gateway.context.stage import MemoryContext
 from gateway.observability import CollectorPauses, Metrics, tune_collector
 from gateway.proxy.identity import Identity
 from gateway.proxy.request import parse_chat
+from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.codec import encode
+from gateway.store.index import build
+from gateway.store.records import Scope
+from gateway.store.snapshots import Generations, Snapshots
+from gateway.store.store import CacheSettings, MemoryStore
 from gateway.upstream.routes import build_route
 
 MODEL_DIR = REPO_DIR.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
@@ -208,7 +208,7 @@ async def _timed(awaitable: Any) -> tuple[Any, Timing]:
 
 
 class Probe:
-    """The gateway's memory stage over one store, built as ``gateway.memory.service`` does."""
+    """The gateway's memory stage over one store, built as ``gateway.context.service`` does."""
 
     def __init__(self, data: Path, state: Path, query_precision: str) -> None:
         config = gateway_config(data, state, query_precision)

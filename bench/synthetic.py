@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from gateway.memory.records import Memory
+from gateway.store.records import Memory
 
 DIMENSION = 384
 #: Memories written together (one session) share a created_at and form a thread.

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from bench import mock, procs, workload
-from gateway.memory import lexical, snapshots
+from gateway.store import lexical, snapshots
 
 LITELLM_VENV = procs.WORK_DIR / "litellm-venv"
 LITELLM_KEY = "sk-bench-key"  # LiteLLM insists master keys start with "sk-"

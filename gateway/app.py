@@ -18,9 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
 from gateway.config import GatewayConfig
+from gateway.context.service import MemoryServices, start_memory
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
 from gateway.learning.service import start_learning
-from gateway.memory.service import MemoryServices, start_memory
 from gateway.observability import (
     METRICS_STATE,
     CollectorPauses,
@@ -30,10 +30,10 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, Handoff, NoLearning, NoMemory
-from gateway.proxy.forward import Forwarder
 from gateway.proxy.stream import StreamResponse
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
 from gateway.upstream.routes import ModelRegistry
 

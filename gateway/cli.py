@@ -73,8 +73,8 @@ def _opened(name: str) -> Iterator[BinaryIO]:
 def _import_memories(args: argparse.Namespace) -> int:
     config = _load(_config_path(args.config))
     # Deferred: the embedding model and Chroma take seconds to load; `serve` does not need this.
+    from gateway.api import importer
     from gateway.errors import GatewayError
-    from gateway.memory import importer
 
     if args.batch_size < 1:
         print("gateway: --batch-size must be at least 1", file=sys.stderr)

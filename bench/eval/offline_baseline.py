@@ -1,7 +1,7 @@
 """Score the evaluation set without a gateway: plain dense top-k, and dense + BM25 rank fusion.
 
 This is a difficulty check for the generated set, not a model of the gateway. Each turn is
-embedded with all-MiniLM-L6-v2 (through ``gateway.memory.embedding.OnnxMiniLM``); per question the
+embedded with all-MiniLM-L6-v2 (through ``gateway.store.embedding.OnnxMiniLM``); per question the
 turns are ranked (dense: cosine; fused: reciprocal rank fusion of dense and the gateway's own
 ``BM25Index``), and ``[YYYY-MM-DD] speaker: text`` lines are packed greedily into the budget,
 counted in cl100k_base tokens; evidence recall is then scored by ``recall.py`` exactly as
@@ -26,7 +26,7 @@ import numpy.typing as npt
 from bench.eval import recall
 from bench.eval.dataset import Conversation, Dataset, iter_turns, load, memory_text
 from bench.eval.locomo import convert
-from gateway.memory.lexical import BM25Index
+from gateway.store.lexical import BM25Index
 
 BUDGETS = (500, 1000, 2000)
 DEFAULT_MODEL_DIR = Path("/work/shared/models/all-MiniLM-L6-v2/onnx")
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TIKTOKEN_CACHE_DIR"] = _tokenizer_cache()
     import tiktoken
 
-    from gateway.memory.embedding import OnnxMiniLM
+    from gateway.store.embedding import OnnxMiniLM
 
     encoding = tiktoken.get_encoding("cl100k_base")
     embedder = OnnxMiniLM(args.model_dir, threads=os.cpu_count() or 1, batch_size=64)

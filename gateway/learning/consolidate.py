@@ -31,10 +31,10 @@ from typing import Any, Final
 
 from gateway.learning.minimise import Fact
 from gateway.learning.similarity import Thresholds, normalised, verdict
-from gateway.memory.index import Vector
-from gateway.memory.records import Memory, Scope, utcnow
-from gateway.memory.store import MemoryStore, NewMemory
 from gateway.observability import Metrics
+from gateway.store.index import Vector
+from gateway.store.records import Memory, Scope, utcnow
+from gateway.store.store import MemoryStore, NewMemory
 
 OBSERVATIONS: Final = "observations"
 SUPERSEDES: Final = "supersedes"

@@ -16,7 +16,7 @@ import orjson
 
 from gateway.learning.minimise import STYLE, RawFact
 from gateway.learning.transcript import Transcript
-from gateway.proxy.forward import Forwarder
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import Route
 
 #: Facts kept from one answer; a model listing more is rambling.

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.memory.records import Scope
+from gateway.store.records import Scope
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ job run at a time, for at most ``busy_share`` of the wall-clock time; when the g
 jobs run back to back.
 
 Only a store inside the process (``memory.store.runs_in: gateway``) needs this: the default
-store child (``gateway.memory.child``) and a Chroma server (``memory.store.url``) write outside
+store child (``gateway.store.child``) and a Chroma server (``memory.store.url``) write outside
 the process, and there the pacer is built with a share of 1 (no limit).
 """
 

@@ -30,8 +30,8 @@ from gateway.learning.minimise import (
 )
 from gateway.learning.pacing import Pacer
 from gateway.learning.transcript import Transcript, scrubbed
-from gateway.memory.embedding import EmbeddingError
 from gateway.observability import Metrics
+from gateway.store.embedding import EmbeddingError
 
 T = TypeVar("T")
 

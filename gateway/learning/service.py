@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from contextlib import AsyncExitStack
 
 from gateway.config import ExtractionConfig, GatewayConfig
+from gateway.context.service import MemoryServices
 from gateway.learning.background import low_priority_executor
 from gateway.learning.consolidate import Consolidator, Embed, Rules
 from gateway.learning.extractor import Extractor, build_prompt
@@ -20,13 +21,12 @@ from gateway.learning.pacing import Pacer
 from gateway.learning.pipeline import Pipeline
 from gateway.learning.similarity import Thresholds
 from gateway.learning.worker import Workers, WorkerSettings
-from gateway.memory.embedding import Embedder
-from gateway.memory.index import Vector
-from gateway.memory.records import Scope
-from gateway.memory.service import MemoryServices
 from gateway.observability import Metrics
 from gateway.proxy.chat import Handoff, NoLearning
-from gateway.proxy.forward import Forwarder
+from gateway.store.embedding import Embedder
+from gateway.store.index import Vector
+from gateway.store.records import Scope
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry
 
 #: The journal lives beside the store's own state, in a file of its own: its writes never wait

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from gateway.context.injection import text_of
 from gateway.learning.scrub import scrub
-from gateway.memory.injection import text_of
 
 #: New user turns kept, each cut to this many characters (the start says who and what).
 MAX_NEW_TURNS = 4

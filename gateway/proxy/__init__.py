@@ -1,7 +1,7 @@
 """The path of one chat completion, one module per stage, in the order a request meets them:
 
 ``auth`` (which tenant) -> ``request`` (read and check the body) -> ``identity`` (which user, which
-memory mode) -> ``gateway.memory.context`` (retrieval, budget, injection) -> ``forward`` (retries
+memory mode) -> ``gateway.context.stage`` (retrieval, budget, injection) -> ``forward`` (retries
 and fallbacks over the upstreams) -> ``stream`` (pass the answer through, tapping what went by)
 -> ``gateway.learning.handoff`` (journal the exchange for extraction). ``chat`` strings them
 together.

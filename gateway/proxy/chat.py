@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.forward import Forwarder
 from gateway.proxy.identity import Identity, resolve_identity
 from gateway.proxy.request import ChatRequest, parse_chat, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
 
 

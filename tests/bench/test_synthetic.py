@@ -6,10 +6,10 @@ import numpy as np
 
 from bench import synthetic
 from bench.soak import Traffic, fact_for
-from gateway.memory.index import build
-from gateway.memory.ranking import RankParams
-from gateway.memory.records import Scope
-from gateway.memory.snapshots import Snapshots
+from gateway.store.index import build
+from gateway.store.ranking import RankParams
+from gateway.store.records import Scope
+from gateway.store.snapshots import Snapshots
 
 
 def test_the_same_seed_builds_the_same_memories() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from gateway.memory.chroma import ChromaBackend
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.snapshots import Generations
-from gateway.memory.store import CacheSettings, MemoryStore
 from gateway.observability import Metrics
+from gateway.store.chroma import ChromaBackend
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.snapshots import Generations
+from gateway.store.store import CacheSettings, MemoryStore
 from tests.learning.helpers import MODEL_DIR
 from tests.support.mock_upstream import RunningMock, mock_provider
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.context.retrieval import Retriever
 from gateway.learning.consolidate import (
     OBSERVATIONS,
     SUPERSEDES,
@@ -17,12 +18,11 @@ from gateway.learning.consolidate import (
     operation_id,
 )
 from gateway.learning.minimise import Fact
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.ranking import RankParams
-from gateway.memory.records import Memory, Scope
-from gateway.memory.retrieval import Retriever
-from gateway.memory.store import MemoryStore, NewMemory
 from gateway.observability import Metrics
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.ranking import RankParams
+from gateway.store.records import Memory, Scope
+from gateway.store.store import MemoryStore, NewMemory
 from tests.learning.helpers import metric_value
 
 ALICE = Scope("acme", "alice")

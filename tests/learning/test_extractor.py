@@ -16,7 +16,7 @@ from gateway.learning.extractor import (
 )
 from gateway.learning.minimise import RawFact
 from gateway.learning.transcript import transcript_of
-from gateway.proxy.forward import Forwarder
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import build_route
 
 CATEGORIES = ("preference", "fact", "role", "general")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.learning.journal import Journal, new_owner, owner_alive
-from gateway.memory.records import Scope
+from gateway.store.records import Scope
 
 ALICE = Scope("acme", "alice")
 BOB = Scope("acme", "bob")

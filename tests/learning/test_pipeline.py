@@ -17,11 +17,11 @@ from gateway.learning.minimise import Policy
 from gateway.learning.pacing import Pacer
 from gateway.learning.pipeline import GiveUp, Pipeline, Retry
 from gateway.learning.transcript import Transcript
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.records import Scope
-from gateway.memory.store import MemoryStore
 from gateway.observability import Metrics
-from gateway.proxy.forward import Forwarder
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.records import Scope
+from gateway.store.store import MemoryStore
+from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
 from gateway.upstream.routes import build_route
 from tests.learning.helpers import facts_answer

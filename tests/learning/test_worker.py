@@ -16,8 +16,8 @@ import pytest
 from gateway.learning.journal import Job, Journal, new_owner
 from gateway.learning.pipeline import GiveUp, Retry
 from gateway.learning.worker import Workers, WorkerSettings
-from gateway.memory.records import Scope
 from gateway.observability import Metrics
+from gateway.store.records import Scope
 from tests.learning.helpers import metric_value
 
 ALICE = Scope("acme", "alice")

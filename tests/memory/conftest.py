@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.memory.embedding import OnnxMiniLM
+from gateway.store.embedding import OnnxMiniLM
 from tests.support.chroma import ChromaServer, chroma_server
 from tests.support.gateway import RunningGateway, gateway_in_thread
 from tests.support.memory import memory_config, shared_sections

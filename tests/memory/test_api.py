@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.records import Scope
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.records import Scope
 from tests.support.gateway import KEY, RunningGateway, gateway_in_thread
 from tests.support.memory import MemoryClient, echo_chat, memory_config, sdk, supersede
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.config import DEFAULT_TEMPLATE
-from gateway.memory.budget import Candidate, available_budget, select
-from gateway.memory.context import _prompt_tokens
+from gateway.context.budget import Candidate, available_budget, select
+from gateway.context.stage import _prompt_tokens
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
 from tests.support.gateway import RunningGateway
 from tests.support.memory import MemoryClient, echo_chat, memory_block, sdk

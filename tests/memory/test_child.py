@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from gateway.config import ConfigError, parse_config
-from gateway.memory.child import CHILD_NICE, ChromaChild
-from gateway.memory.chroma import ChromaBackend, StoredRecord
-from gateway.memory.records import Scope
+from gateway.store.child import CHILD_NICE, ChromaChild
+from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.records import Scope
 from tests.support.gateway import gateway_in_thread
 from tests.support.memory import MemoryClient, memory_config
 
@@ -177,7 +177,7 @@ def test_kill_9_of_the_gateway_takes_the_child_with_it(tmp_path: Path) -> None:
         f"""
         import asyncio, sys, time
         from pathlib import Path
-        from gateway.memory.child import ChromaChild
+        from gateway.store.child import ChromaChild
 
         async def main():
             child = ChromaChild(Path({str(tmp_path / "chroma")!r}))

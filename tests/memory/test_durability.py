@@ -12,11 +12,11 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.memory.chroma import ChromaBackend, StoredRecord
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.records import Scope
-from gateway.memory.snapshots import Generations
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.records import Scope
+from gateway.store.snapshots import Generations
+from gateway.store.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.gateway import KEY, gateway_in_thread
 from tests.support.memory import (
     MemoryClient,

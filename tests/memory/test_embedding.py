@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from gateway.memory.embedding import (
+from gateway.store.embedding import (
     MODEL_DIR_KEY,
     MODEL_NAME,
     Embedder,
@@ -302,7 +302,7 @@ async def test_a_closed_embedder_refuses_work(model_dir: Path) -> None:
 
 
 def test_importing_the_module_does_not_import_litellm() -> None:
-    probe = "import sys, gateway.memory.embedding; print('litellm' in sys.modules)"
+    probe = "import sys, gateway.store.embedding; print('litellm' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )

@@ -20,9 +20,9 @@ import orjson
 import pytest
 
 from gateway.config import DEFAULT_TEMPLATE
-from gateway.memory.chroma import ChromaBackend, StoredRecord
-from gateway.memory.codec import encode
-from gateway.memory.records import Memory, Scope, utcnow
+from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.codec import encode
+from gateway.store.records import Memory, Scope, utcnow
 from gateway.tokens import get_encoding
 from tests.support.chroma import start_chroma
 from tests.support.gateway import OTHER_KEY, RunningGateway, free_port, gateway_in_thread

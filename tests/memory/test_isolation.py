@@ -18,17 +18,17 @@ import openai
 import pytest
 
 from gateway.errors import MemoryNotFound
-from gateway.memory.chroma import (
+from gateway.store.chroma import (
     ChromaBackend,
     IsolationViolation,
     StoredRecord,
     collection_name,
 )
-from gateway.memory.codec import encode
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.records import Memory, Scope, utcnow
-from gateway.memory.snapshots import Generations
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.store.codec import encode
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.records import Memory, Scope, utcnow
+from gateway.store.snapshots import Generations
+from gateway.store.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.chroma import ChromaServer
 from tests.support.gateway import OTHER_KEY, RunningGateway
 from tests.support.memory import MemoryClient, echo_chat, memory_block, sdk

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.index import build
-from gateway.memory.ranking import RankParams
-from gateway.memory.records import Memory, Scope
-from gateway.memory.retrieval import Retriever
-from gateway.memory.snapshots import Snapshots
-from gateway.memory.store import MemoryStore, NewMemory
+from gateway.context.retrieval import Retriever
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.index import build
+from gateway.store.ranking import RankParams
+from gateway.store.records import Memory, Scope
+from gateway.store.snapshots import Snapshots
+from gateway.store.store import MemoryStore, NewMemory
 from tests.support.memory import embedded_store
 
 SCOPE = Scope("acme", "prolific")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.memory.lexical import STOPWORDS, BM25Index, stem, terms
+from gateway.store.lexical import STOPWORDS, BM25Index, stem, terms
 
 DOCS = [
     "Dana's badge number is 4471",

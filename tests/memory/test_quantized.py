@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from gateway.config import MemoryConfig
-from gateway.memory.embedding import MODEL_NAME, OnnxMiniLM
-from gateway.memory.quantized import _fingerprint, int8_model
-from gateway.memory.service import build_query_embedder
+from gateway.context.service import build_query_embedder
+from gateway.store.embedding import MODEL_NAME, OnnxMiniLM
+from gateway.store.quantized import _fingerprint, int8_model
 
 #: How far an int8 query vector may turn from the exact one. Measured: 0.985 at worst on the
 #: reference texts; recall on bench/eval does not move (README: Embeddings).
@@ -63,7 +63,7 @@ def test_a_model_that_cannot_be_quantized_leaves_queries_exact(
 ) -> None:
     source = tmp_path / "model.onnx"
     source.write_bytes(b"\x00not an onnx file")
-    with caplog.at_level(logging.WARNING, logger="gateway.memory.quantized"):
+    with caplog.at_level(logging.WARNING, logger="gateway.store.quantized"):
         assert int8_model(source, tmp_path / "cache") is None
     assert "queries use the exact model" in caplog.text
     assert not list((tmp_path / "cache").glob("*"))
@@ -113,7 +113,7 @@ def test_the_config_chooses_what_embeds_queries(
     model_dir: Path, embedder: OnnxMiniLM, monkeypatch: pytest.MonkeyPatch, int8_copy: Path
 ) -> None:
     monkeypatch.setattr(
-        "gateway.memory.service.int8_model", lambda source: int8_copy
+        "gateway.context.service.int8_model", lambda source: int8_copy
     )  # the module's copy, not another 4 s in the user's cache
     exact = MemoryConfig.model_validate(
         {"embedding": {"model_dir": str(model_dir), "query_precision": "fp32"}}
@@ -131,6 +131,6 @@ def test_the_config_chooses_what_embeds_queries(
 def test_without_a_copy_queries_fall_back_to_the_exact_model(
     model_dir: Path, embedder: OnnxMiniLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.memory.service.int8_model", lambda source: None)
+    monkeypatch.setattr("gateway.context.service.int8_model", lambda source: None)
     default = MemoryConfig.model_validate({"embedding": {"model_dir": str(model_dir)}})
     assert build_query_embedder(default, embedder) is embedder

@@ -12,13 +12,13 @@ from typing import Any
 import openai
 import pytest
 
-from gateway.memory.chroma import ChromaBackend
-from gateway.memory.embedding import OnnxMiniLM
-from gateway.memory.records import Scope
-from gateway.memory.retrieval import Retriever
-from gateway.memory.service import rank_params
-from gateway.memory.snapshots import Generations
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.context.retrieval import Retriever
+from gateway.context.service import rank_params
+from gateway.store.chroma import ChromaBackend
+from gateway.store.embedding import OnnxMiniLM
+from gateway.store.records import Scope
+from gateway.store.snapshots import Generations
+from gateway.store.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.gateway import RunningGateway
 from tests.support.memory import (
     MemoryClient,

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.memory.index import UserIndex, Vector, build
-from gateway.memory.ranking import RankParams
-from gateway.memory.records import Memory, Scope
-from gateway.memory.snapshots import Snapshots
+from gateway.store.index import UserIndex, Vector, build
+from gateway.store.ranking import RankParams
+from gateway.store.records import Memory, Scope
+from gateway.store.snapshots import Snapshots
 
 DIMENSION = 8
 SCOPE = Scope("acme", "alice")

@@ -14,12 +14,12 @@ import orjson
 import yaml
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.memory.chroma import ChromaBackend
-from gateway.memory.embedding import Embedder
-from gateway.memory.records import Memory, Scope
-from gateway.memory.service import STATE_DB
-from gateway.memory.snapshots import Generations, Snapshots
-from gateway.memory.store import CacheSettings, MemoryStore, NewMemory
+from gateway.context.service import STATE_DB
+from gateway.store.chroma import ChromaBackend
+from gateway.store.embedding import Embedder
+from gateway.store.records import Memory, Scope
+from gateway.store.snapshots import Generations, Snapshots
+from gateway.store.store import CacheSettings, MemoryStore, NewMemory
 from tests.support.gateway import KEY, OTHER_KEY, RunningGateway
 from tests.support.mock_upstream import RunningMock
 

@@ -30,17 +30,17 @@ from typing import Any
 
 import orjson
 
+from gateway.api.memory import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
 from gateway.config import GatewayConfig
+from gateway.context.service import STATE_DB, build_embedder, cache_settings
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.memory.api import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
-from gateway.memory.chroma import ChromaBackend
-from gateway.memory.embedding import Embedder
-from gateway.memory.index import Vector
-from gateway.memory.records import Scope
-from gateway.memory.service import STATE_DB, build_embedder, cache_settings
-from gateway.memory.snapshots import Generations
-from gateway.memory.store import MemoryStore, NewMemory
 from gateway.proxy.identity import check_user_id
+from gateway.store.chroma import ChromaBackend
+from gateway.store.embedding import Embedder
+from gateway.store.index import Vector
+from gateway.store.records import Scope
+from gateway.store.snapshots import Generations
+from gateway.store.store import MemoryStore, NewMemory
 
 FIELDS = frozenset({"user_id", "content", "text", "tenant", "category", "created_at", "metadata"})
 DEFAULT_BATCH = 256

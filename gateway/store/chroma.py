@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.errors import GatewayError, StoreUnavailable
-from gateway.memory.records import Scope
+from gateway.store.records import Scope
 
 _PAGE = 5000
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.memory.injection import text_of
-from gateway.memory.lexical import terms
+from gateway.context.injection import text_of
+from gateway.store.lexical import terms
 
 MAX_QUERY_CHARS = 1000
 #: A latest turn with fewer content words than this ("and her sister?") borrows the turn before.

@@ -12,23 +12,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.memory.budget import (
+from gateway.context.budget import (
     Candidate,
     Selection,
     available_budget,
     rank_order,
     select_ranked,
 )
-from gateway.memory.index import Hit
-from gateway.memory.injection import inject, text_of
-from gateway.memory.organization import tenant_items
-from gateway.memory.query import build_query
-from gateway.memory.records import Scope
-from gateway.memory.retrieval import Retrieved, Retriever
+from gateway.context.injection import inject, text_of
+from gateway.context.organization import tenant_items
+from gateway.context.query import build_query
+from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
 from gateway.proxy.chat import Prepared
 from gateway.proxy.identity import Identity
 from gateway.proxy.request import ChatRequest
+from gateway.store.index import Hit
+from gateway.store.records import Scope
 from gateway.tokens import TokenCounter
 from gateway.upstream.routes import Route
 

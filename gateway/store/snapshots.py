@@ -3,7 +3,7 @@
 Chroma stays the system of record; reading a whole user back from it costs ~100 ms per thousand
 memories and pulls the tenant's vector index into memory. A snapshot is one file per user, written
 atomically, carrying the store generation it reflects; the generation table decides whether it
-is still current (see ``gateway.memory.store``).
+is still current (see ``gateway.store.store``).
 
 A snapshot is the user's index as it stands, positions and all, so loading one derives nothing
 from the memories' texts again: a 1,000-memory user loads in a few milliseconds instead of ~30.
@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gateway.memory.codec import columns, from_columns
-from gateway.memory.index import Saved, UserIndex
-from gateway.memory.lexical import LEXICON, Postings
-from gateway.memory.records import Scope
+from gateway.store.codec import columns, from_columns
+from gateway.store.index import Saved, UserIndex
+from gateway.store.lexical import LEXICON, Postings
+from gateway.store.records import Scope
 
 #: The file layout's version, in its first bytes; a file of another version is a miss.
 FORMAT = 2

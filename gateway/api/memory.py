@@ -11,14 +11,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.context.retrieval import Retriever
 from gateway.errors import InvalidRequest
-from gateway.memory.ranking import Mode
-from gateway.memory.records import Memory, Scope, utcnow
-from gateway.memory.retrieval import Retriever
-from gateway.memory.store import MemoryStore, NewMemory
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import check_user_id
 from gateway.proxy.request import parse_json_object, read_body
+from gateway.store.ranking import Mode
+from gateway.store.records import Memory, Scope, utcnow
+from gateway.store.store import MemoryStore, NewMemory
 
 MAX_BATCH = 1000
 MAX_CONTENT_CHARS = 8000

@@ -8,20 +8,20 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig, MemoryConfig
+from gateway.context.retrieval import Retriever
+from gateway.context.stage import MemoryContext
 from gateway.errors import StoreUnavailable
-from gateway.memory.api import MemoryAPI
-from gateway.memory.child import ChromaChild
-from gateway.memory.chroma import ChromaBackend
-from gateway.memory.context import MemoryContext
-from gateway.memory.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
-from gateway.memory.quantized import int8_model
-from gateway.memory.ranking import RankParams
-from gateway.memory.retrieval import Retriever
-from gateway.memory.snapshots import Generations, Snapshots
-from gateway.memory.store import CacheSettings, MemoryStore
 from gateway.observability import Metrics
 from gateway.proxy.auth import Authenticator
+from gateway.store.child import ChromaChild
+from gateway.store.chroma import ChromaBackend
+from gateway.store.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
+from gateway.store.quantized import int8_model
+from gateway.store.ranking import RankParams
+from gateway.store.snapshots import Generations, Snapshots
+from gateway.store.store import CacheSettings, MemoryStore
 
 STATE_DB = "gateway.sqlite3"
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from gateway.memory.lexical import BM25Index, BM25Query, Postings, terms
-from gateway.memory.ranking import RankParams, Signals, score, top
-from gateway.memory.records import Memory
+from gateway.store.lexical import BM25Index, BM25Query, Postings, terms
+from gateway.store.ranking import RankParams, Signals, score, top
+from gateway.store.records import Memory
 
 Vector = npt.NDArray[np.float32]
 _new_tuple = tuple.__new__
@@ -99,7 +99,7 @@ class Saved:
 class UserIndex:
     def __init__(self, dimension: int, seq: int = 0) -> None:
         self.dimension = dimension
-        #: The store generation this index reflects (see ``gateway.memory.store``).
+        #: The store generation this index reflects (see ``gateway.store.store``).
         self.seq = seq
         self.loaded_at = time.monotonic()
         self._reset(capacity=16)

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import orjson
 
-from gateway.memory.records import MEMORY_FIELDS, Memory, Source, Status
+from gateway.store.records import MEMORY_FIELDS, Memory, Source, Status
 
 _TIMES = frozenset({"created_at", "updated_at", "last_seen_at"})
 

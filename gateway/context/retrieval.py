@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from gateway.errors import GatewayError
-from gateway.memory.embedding import Embedder, EmbeddingError
-from gateway.memory.index import Hit, Vector
-from gateway.memory.ranking import Mode, RankParams
-from gateway.memory.records import Scope
-from gateway.memory.store import MemoryStore
+from gateway.store.embedding import Embedder, EmbeddingError
+from gateway.store.index import Hit, Vector
+from gateway.store.ranking import Mode, RankParams
+from gateway.store.records import Scope
+from gateway.store.store import MemoryStore
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from gateway.errors import MemoryNotFound, StoreUnavailable
-from gateway.memory.chroma import ChromaBackend, StoredRecord
-from gateway.memory.codec import decode, encode
-from gateway.memory.embedding import Embedder
-from gateway.memory.index import Hit, UserIndex, Vector, build
-from gateway.memory.ranking import RankParams
-from gateway.memory.records import Memory, Scope, Source, Status, utcnow
-from gateway.memory.snapshots import Generations, Snapshots
+from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.codec import decode, encode
+from gateway.store.embedding import Embedder
+from gateway.store.index import Hit, UserIndex, Vector, build
+from gateway.store.ranking import RankParams
+from gateway.store.records import Memory, Scope, Source, Status, utcnow
+from gateway.store.snapshots import Generations, Snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.config import TenantContext
-from gateway.memory.budget import Candidate
+from gateway.context.budget import Candidate
 
 
 def tenant_items(context: TenantContext, priorities: Mapping[str, int]) -> tuple[Candidate, ...]:
