@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.observability import Metrics
 from tests.support.gateway import KEY, RunningGateway
+from tests.support.memory import MODEL_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = REPO_ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
 USER = "alice"
 #: What a chat request asks the mock for (the extraction requests follow the mock's script).
 CHAT_REPLY = {"mode": "json", "content": "Happy to help."}

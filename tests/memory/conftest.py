@@ -14,11 +14,10 @@ import pytest
 from gateway.store.embedding import OnnxMiniLM
 from tests.support.chroma import ChromaServer, chroma_server
 from tests.support.gateway import RunningGateway, gateway_in_thread
-from tests.support.memory import memory_config, shared_sections
+from tests.support.memory import MODEL_HOME, memory_config, shared_sections
 from tests.support.mock_upstream import RunningMock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_HOME = REPO_ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2"
 
 # A handler gets (method, path, body) and answers (status, content type, body).
 Reply = tuple[int, str, bytes]

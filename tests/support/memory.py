@@ -24,7 +24,13 @@ from tests.support.gateway import KEY, OTHER_KEY, RunningGateway
 from tests.support.mock_upstream import RunningMock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR = REPO_ROOT.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
+_MODEL = Path("shared") / "models" / "all-MiniLM-L6-v2"
+#: The shared model files sit beside the checkout, or beside the folder of worktrees it is in.
+MODEL_HOME = next(
+    (root / _MODEL for root in REPO_ROOT.parents if (root / _MODEL).is_dir()),
+    REPO_ROOT.parent / _MODEL,
+)
+MODEL_DIR = MODEL_HOME / "onnx"
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
