@@ -51,7 +51,6 @@ from gateway.context.retrieval import Retriever
 from gateway.context.service import build_embedder, build_query_embedder, rank_params
 from gateway.context.stage import MemoryContext
 from gateway.observability import CollectorPauses, Metrics, tune_collector
-from gateway.proxy.identity import Identity
 from gateway.proxy.request import parse_chat
 from gateway.store.chroma import ChromaBackend, StoredRecord
 from gateway.store.codec import encode
@@ -59,6 +58,7 @@ from gateway.store.index import build
 from gateway.store.records import Scope
 from gateway.store.snapshots import Generations, Snapshots
 from gateway.store.store import CacheSettings, MemoryStore
+from gateway.types import Identity
 from gateway.upstream.routes import build_route
 
 MODEL_DIR = REPO_DIR.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"

@@ -29,8 +29,9 @@ from gateway.observability import (
     upstream_error_kind,
 )
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.chat import ChatCompletions, Handoff, NoLearning, NoMemory
+from gateway.proxy.chat import ChatCompletions, NoMemory
 from gateway.proxy.stream import StreamResponse
+from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder

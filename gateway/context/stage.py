@@ -24,12 +24,10 @@ from gateway.context.organization import tenant_items
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
-from gateway.proxy.chat import Prepared
-from gateway.proxy.identity import Identity
-from gateway.proxy.request import ChatRequest
 from gateway.store.index import Hit
 from gateway.store.records import Scope
 from gateway.tokens import TokenCounter
+from gateway.types import ChatRequest, Identity, Prepared
 from gateway.upstream.routes import Route
 
 #: Prompts longer than this are counted on a worker thread, off the event loop.

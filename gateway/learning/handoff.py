@@ -16,9 +16,8 @@ from collections.abc import Callable
 from gateway.learning.journal import Journal
 from gateway.learning.transcript import transcript_of
 from gateway.observability import Metrics
-from gateway.proxy.identity import Identity
-from gateway.proxy.request import ChatRequest
 from gateway.store.records import Scope
+from gateway.types import ChatRequest, Identity
 
 log = logging.getLogger(__name__)
 

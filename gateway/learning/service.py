@@ -22,10 +22,10 @@ from gateway.learning.pipeline import Pipeline
 from gateway.learning.similarity import Thresholds
 from gateway.learning.worker import Workers, WorkerSettings
 from gateway.observability import Metrics
-from gateway.proxy.chat import Handoff, NoLearning
 from gateway.store.embedding import Embedder
 from gateway.store.index import Vector
 from gateway.store.records import Scope
+from gateway.types import Handoff, NoLearning
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry
 

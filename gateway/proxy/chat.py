@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -14,33 +14,16 @@ from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.identity import Identity, resolve_identity
-from gateway.proxy.request import ChatRequest, parse_chat, read_body
+from gateway.proxy.identity import resolve_identity
+from gateway.proxy.request import parse_chat, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
+from gateway.types import ChatRequest, Handoff, Identity, Prepared
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What the memory stage did to a request."""
-
-    #: The messages to send upstream, or None when they are unchanged.
-    messages: list[dict[str, Any]] | None = None
-    #: ``X-Memory-*`` response headers.
-    headers: Mapping[str, str] = field(default_factory=dict)
-    #: The injected memories' texts, for measuring how much of them the reply used.
-    injected: tuple[str, ...] = ()
-
-
 class ContextStage(Protocol):
     async def prepare(self, identity: Identity, chat: ChatRequest, route: Route) -> Prepared: ...
-
-
-class Handoff(Protocol):
-    """Receives each finished exchange for background learning; must not block for long."""
-
-    def submit(self, identity: Identity, chat: ChatRequest, reply_text: str) -> None: ...
 
 
 class NoMemory:
@@ -50,11 +33,6 @@ class NoMemory:
 
     async def prepare(self, identity: Identity, chat: ChatRequest, route: Route) -> Prepared:
         return self._OFF
-
-
-class NoLearning:
-    def submit(self, identity: Identity, chat: ChatRequest, reply_text: str) -> None:
-        return None
 
 
 @dataclass(slots=True)

@@ -8,34 +8,14 @@ Tenant = the gateway key's tenant. User = the ``X-User-Id`` header, else the bod
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast
 
 from gateway.errors import InvalidRequest
+from gateway.types import Identity, MemoryMode, RetrievalMode
 
-MemoryMode = Literal["on", "read-only", "off"]
-RetrievalMode = Literal["hybrid", "dense"]
 _MODES = ("on", "read-only", "off")
 _RETRIEVAL_MODES = ("hybrid", "dense")
 MAX_USER_ID_CHARS = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    tenant: str
-    user: str | None
-    mode: MemoryMode
-    #: Tokens asked for with ``X-Context-Budget`` (still capped by the config).
-    budget_override: int | None = None
-    retrieval_mode: RetrievalMode | None = None
-
-    @property
-    def reads(self) -> bool:
-        return self.user is not None and self.mode != "off"
-
-    @property
-    def learns(self) -> bool:
-        return self.user is not None and self.mode == "on"
 
 
 def check_user_id(user: str, param: str) -> str:

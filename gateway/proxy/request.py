@@ -8,29 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.types import ChatRequest
 
 _MISSING = object()
 #: orjson silently turns integers beyond 64 bits into floats; a body with a run of 19+ digits is
 #: checked with the exact (slower) parser so such numbers are refused instead of altered.
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _INT64 = range(-(2**63), 2**64)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    body: dict[str, Any]
-    model: str
-    messages: list[dict[str, Any]]
-    stream: bool
-    include_usage: bool
-    user: str | None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
