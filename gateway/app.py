@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
+from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
@@ -54,6 +55,7 @@ class Services:
     chat: ChatCompletions
     metrics: Metrics
     memory: MemoryServices | None = None
+    memory_api: MemoryAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
 
@@ -86,10 +88,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         ),
     )
     memory = None
+    memory_api = None
     handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
     if config.memory.enabled:
-        memory = await start_memory(config, authenticator, metrics, stack)
+        memory = await start_memory(config, metrics, stack)
+        memory_api = MemoryAPI(
+            authenticator,
+            memory.store,
+            memory.retriever,
+            config.memory.categories,
+            config.server.max_body_bytes,
+        )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
     chat = ChatCompletions(
@@ -101,7 +111,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         metrics=metrics,
         max_body_bytes=config.server.max_body_bytes,
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, checks)
+    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -136,10 +146,10 @@ async def list_models(request: Request) -> Response:
 
 def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        memory = _services(request).memory
-        if memory is None:
+        api = _services(request).memory_api
+        if api is None:
             raise NotFound("Memory is disabled on this gateway (memory.enabled: false).")
-        handler: Callable[[Request], Awaitable[Response]] = getattr(memory.api, name)
+        handler: Callable[[Request], Awaitable[Response]] = getattr(api, name)
         return await handler(request)
 
     return endpoint

@@ -8,13 +8,11 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig, MemoryConfig
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
 from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
-from gateway.proxy.auth import Authenticator
 from gateway.store.child import ChromaChild
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
@@ -33,7 +31,6 @@ class MemoryServices:
     embedder: Embedder
     retriever: Retriever
     context: MemoryContext
-    api: MemoryAPI
 
 
 def build_embedder(config: MemoryConfig) -> Embedder:
@@ -76,7 +73,7 @@ def rank_params(config: MemoryConfig) -> RankParams:
 
 
 async def start_memory(
-    config: GatewayConfig, authenticator: Authenticator, metrics: Metrics, stack: AsyncExitStack
+    config: GatewayConfig, metrics: Metrics, stack: AsyncExitStack
 ) -> MemoryServices:
     memory = config.memory
     embedder = await asyncio.to_thread(build_embedder, memory)
@@ -106,10 +103,7 @@ async def start_memory(
     )
     stack.callback(retriever.close)
     context = MemoryContext(config, retriever, metrics)
-    api = MemoryAPI(
-        authenticator, store, retriever, memory.categories, config.server.max_body_bytes
-    )
-    return MemoryServices(store, embedder, retriever, context, api)
+    return MemoryServices(store, embedder, retriever, context)
 
 
 def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
