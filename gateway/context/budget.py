@@ -1,5 +1,11 @@
-"""Choosing what fits: highest priority first, then relevance; whole items only.
+"""The context budget: how many tokens of memories a request gets, and which of them fit.
 
+How many (``request_budget``): the ``X-Context-Budget`` header's ask, else
+``context.budget_tokens``; never more than ``context.max_budget_tokens``, and never more than the
+room the model has left once the prompt and the reply's reserve (the request's ``max_tokens``,
+else ``context.reply_reserve_tokens``) are counted.
+
+Which (``select``): highest priority first, then relevance; whole items only.
 The rendered block, template included, never exceeds the budget: items are chosen greedily by
 their cost as lines, then the block is counted exactly and trimmed if tokenizer merges at its
 seams made it grow. That count adds up the lines' remembered counts, with no full recount: every
@@ -9,18 +15,27 @@ line starts with "#" or "-", which the tokenizer never merges with the newline b
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from gateway.config import ContextConfig
+from gateway.context.injection import text_of
+from gateway.errors import InvalidRequest
 from gateway.tokens import TokenCounter
+from gateway.types import ChatRequest
 
 #: No note fits in fewer tokens than this ("\n- x"): stop looking once the room is smaller.
 _SMALLEST_ITEM = 3
 #: Ranked candidates tried in a row without one fitting before the rest are not looked at.
 _GIVE_UP_AFTER = 50
 _SLOT = "{memories}"
+#: Prompts longer than this are counted on a worker thread, off the event loop.
+_INLINE_COUNT_CHARS = 20_000
+#: Per-message framing tokens in the chat format (role, separators).
+_MESSAGE_OVERHEAD = 4
 
 
 class Candidate(NamedTuple):
@@ -203,3 +218,55 @@ def available_budget(
 ) -> int:
     """The smaller of the configured budget and the room the model has left."""
     return max(0, min(configured, context_window - prompt_tokens - reply_reserve))
+
+
+def requested_budget(value: str | None) -> int | None:
+    """The tokens an ``X-Context-Budget`` header asks for; None without the header."""
+    if value is None:
+        return None
+    value = value.strip()
+    # isdigit() alone admits "²"; int() refuses numbers of 4,300+ digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise InvalidRequest(
+            "Invalid 'X-Context-Budget' header: expected a whole number of tokens.",
+            param="X-Context-Budget",
+        )
+    return int(value)
+
+
+async def request_budget(
+    requested: int | None,
+    chat: ChatRequest,
+    context_window: int,
+    counter: TokenCounter,
+    settings: ContextConfig,
+) -> int:
+    """The tokens of memories ``chat`` may carry to a model with ``context_window`` tokens."""
+    configured = settings.budget_tokens if requested is None else requested
+    return available_budget(
+        min(configured, settings.max_budget_tokens),
+        context_window,
+        await prompt_tokens(chat.messages, counter),
+        reply_reserve(chat.body, settings.reply_reserve_tokens),
+    )
+
+
+def reply_reserve(body: dict[str, Any], default: int) -> int:
+    """The tokens kept for the reply: the request's own limit, else ``default``."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return default
+
+
+async def prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter) -> int:
+    """The tokens the messages take in the chat format."""
+    # The count of the messages' texts joined by newlines, message by message: a client resends
+    # the whole conversation every turn, and count_history remembers what it has counted.
+    texts = [text_of(m.get("content")) for m in messages]
+    pieces = [text + "\n" for text in texts[:-1]] + texts[-1:]
+    framing = _MESSAGE_OVERHEAD * len(messages)
+    if sum(map(len, pieces)) <= _INLINE_COUNT_CHARS:
+        return counter.count_history(pieces) + framing
+    return await asyncio.to_thread(counter.count_history, pieces) + framing

@@ -6,20 +6,18 @@ user, or ``X-Memory: off``, the messages are untouched.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.context.budget import (
     Candidate,
     Selection,
-    available_budget,
     rank_order,
+    request_budget,
     select_ranked,
 )
-from gateway.context.injection import inject, text_of
+from gateway.context.injection import inject
 from gateway.context.organization import tenant_items
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
@@ -30,10 +28,6 @@ from gateway.tokens import TokenCounter
 from gateway.types import ChatRequest, Identity, Prepared
 from gateway.upstream.routes import Route
 
-#: Prompts longer than this are counted on a worker thread, off the event loop.
-_INLINE_COUNT_CHARS = 20_000
-#: Per-message framing tokens in the chat format (role, separators).
-_MESSAGE_OVERHEAD = 4
 _NO_USER = Prepared(headers={"x-memory-status": "no-user"})
 _OFF = Prepared(headers={"x-memory-status": "off"})
 
@@ -84,15 +78,8 @@ class MemoryContext:
         if not tenant and not hits:
             return Selection("", (), 0, 0, 0)
         counter = TokenCounter(route.upstream_model)
-        configured = identity.budget_override
-        if configured is None:
-            configured = self._settings.budget_tokens
-        prompt = await _prompt_tokens(chat.messages, counter)
-        budget = available_budget(
-            min(configured, self._settings.max_budget_tokens),
-            route.context_window,
-            prompt,
-            _reply_reserve(chat.body, self._settings.reply_reserve_tokens),
+        budget = await request_budget(
+            identity.budget_override, chat, route.context_window, counter, self._settings
         )
         # Ranked on their numbers alone; a hit becomes a Candidate only when the choice reaches
         # it, which for most of ~200 hits it never does.
@@ -152,22 +139,3 @@ def _candidate(hit: Hit, priority: int) -> Candidate:
     return Candidate(
         memory.content, memory.category, priority, hit.score, memory.created_at.date(), memory.id
     )
-
-
-def _reply_reserve(body: dict[str, Any], default: int) -> int:
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return default
-
-
-async def _prompt_tokens(messages: list[dict[str, Any]], counter: TokenCounter) -> int:
-    # The count of the messages' texts joined by newlines, message by message: a client resends
-    # the whole conversation every turn, and count_history remembers what it has counted.
-    texts = [text_of(m.get("content")) for m in messages]
-    pieces = [text + "\n" for text in texts[:-1]] + texts[-1:]
-    framing = _MESSAGE_OVERHEAD * len(messages)
-    if sum(map(len, pieces)) <= _INLINE_COUNT_CHARS:
-        return counter.count_history(pieces) + framing
-    return await asyncio.to_thread(counter.count_history, pieces) + framing

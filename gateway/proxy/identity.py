@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
+from gateway.context.budget import requested_budget
 from gateway.errors import InvalidRequest
 from gateway.types import Identity, MemoryMode, RetrievalMode
 
@@ -44,7 +45,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         tenant,
         user,
         cast(MemoryMode, mode),
-        _budget(headers.get("x-context-budget")),
+        requested_budget(headers.get("x-context-budget")),
         _retrieval_mode(headers.get("x-retrieval-mode")),
     )
 
@@ -57,19 +58,6 @@ def _utf8(value: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return value
-
-
-def _budget(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    # isdigit() alone admits "²"; int() refuses numbers of 4,300+ digits.
-    if not (value.isascii() and value.isdigit() and len(value) <= 9):
-        raise InvalidRequest(
-            "Invalid 'X-Context-Budget' header: expected a whole number of tokens.",
-            param="X-Context-Budget",
-        )
-    return int(value)
 
 
 def _retrieval_mode(value: str | None) -> RetrievalMode | None:

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.config import DEFAULT_TEMPLATE
-from gateway.context.budget import Candidate, available_budget, select
-from gateway.context.stage import _prompt_tokens
+from gateway.context.budget import Candidate, available_budget, prompt_tokens, select
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
 from tests.support.gateway import RunningGateway
 from tests.support.memory import MemoryClient, echo_chat, memory_block, sdk
@@ -229,7 +228,7 @@ def test_the_prompt_is_counted_as_its_texts_joined(
     joined = "\n".join(map(text_of_content, contents))
     whole = len(get_encoding(encoding).encode(joined, disallowed_special=()))
     for _ in range(repeats):  # again, from the remembered counts
-        assert asyncio.run(_prompt_tokens(messages, TokenCounter(model))) == whole + 4 * len(
+        assert asyncio.run(prompt_tokens(messages, TokenCounter(model))) == whole + 4 * len(
             contents
         )
 
@@ -244,7 +243,7 @@ def test_a_conversation_is_counted_exactly_turn_after_turn() -> None:
     for turn in range(1, len(turns) + 1):
         messages = [{"role": "user", "content": text} for text in turns[:turn]]
         whole = counter.count("\n".join(turns[:turn])) + 4 * turn
-        assert asyncio.run(_prompt_tokens(messages, counter)) == whole
+        assert asyncio.run(prompt_tokens(messages, counter)) == whole
 
 
 def test_select_with_nothing_to_choose() -> None:
