@@ -14,10 +14,21 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   ├── UpstreamUnavailable       502 (connection refused, reset, bad gateway, no key)
     │   ├── UpstreamTimeout           504 timeout_error
     │   └── UpstreamStatus            the provider's own 4xx / 429, passed on with its body
-    └── StoreUnavailable              503 service_unavailable     (memory store down)
+    ├── StoreUnavailable              503 service_unavailable     (memory store down)
+    ├── EmbeddingError                503 service_unavailable     (no vectors to be had)
+    │   ├── EmbeddingModelUnavailable     the local model's files cannot be found or fetched
+    │   └── EmbeddingProviderError        the provider call failed or returned unusable vectors
+    ├── IsolationViolation            500 server_error            (the store crossed users)
+    └── ImportInterrupted             (``gateway memory import`` only: never reaches a client)
 
 Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the
 boundary where they are raised; nothing outside those boundaries catches them.
+
+A few plain ``Exception`` classes are signals inside one part, raised and caught there, never
+answered: ``BadLine`` (``gateway.api.importer``: a line to skip), ``ConnectionFailed``
+(``gateway.upstream.http1``: becomes ``UpstreamUnavailable``), ``InvalidExtraction``
+(``gateway.learning.extractor``), ``Retry`` and ``GiveUp`` (``gateway.learning.pipeline``: what a
+worker does with a failed job).
 """
 
 from __future__ import annotations
@@ -137,6 +148,42 @@ class StoreUnavailable(GatewayError):
     status_code = 503
     error_type = "service_unavailable"
     code = "store_unavailable"
+
+
+class EmbeddingError(GatewayError):
+    """Texts could not be turned into vectors. A request that needs an embedding and cannot get
+    one (a provider outage, say) is answered like one whose store is down."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "embedding_unavailable"
+
+
+class EmbeddingModelUnavailable(EmbeddingError):
+    """The local embedding model's files cannot be found or fetched; the message says the fix."""
+
+
+class EmbeddingProviderError(EmbeddingError):
+    """A provider embedding call failed or returned vectors that do not fit the configuration."""
+
+
+class IsolationViolation(GatewayError):
+    """The store returned a record of another scope: refuse everything."""
+
+    code = "isolation_violation"
+
+
+class ImportInterrupted(GatewayError):
+    """The store or the embedder failed mid-import; memories before ``line`` are stored."""
+
+    def __init__(self, imported: int, line: int, cause: GatewayError) -> None:
+        super().__init__(
+            f"stopped at line {line}: {cause.message} "
+            f"({imported} memories were stored before that; "
+            "running the same file again will not duplicate them)"
+        )
+        self.imported = imported
+        self.line = line
 
 
 def error_body(

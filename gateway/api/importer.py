@@ -33,7 +33,7 @@ import orjson
 from gateway.api.memory import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
 from gateway.config import GatewayConfig
 from gateway.context.service import STATE_DB, build_embedder, cache_settings
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, ImportInterrupted, InvalidRequest
 from gateway.proxy.identity import check_user_id
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder
@@ -59,19 +59,6 @@ class BadLine(Exception):
         self.reason = reason
         where = f"line {line}" if field is None else f"line {line}, field '{field}'"
         super().__init__(f"{where}: {reason}")
-
-
-class ImportInterrupted(GatewayError):
-    """The store or the embedder failed mid-import; memories before ``line`` are stored."""
-
-    def __init__(self, report: ImportReport, line: int, cause: GatewayError) -> None:
-        super().__init__(
-            f"stopped at line {line}: {cause.message} "
-            f"({report.imported} memories were stored before that; "
-            "running the same file again will not duplicate them)"
-        )
-        self.report = report
-        self.line = line
 
 
 @dataclass
@@ -277,7 +264,7 @@ class Importer:
             for scope, rows in _by_scope(batch).items():
                 await self._store_rows(scope, [batch[i] for i in rows], vectors[rows], report)
         except GatewayError as exc:
-            raise ImportInterrupted(report, batch[0].line, exc) from exc
+            raise ImportInterrupted(report.imported, batch[0].line, exc) from exc
         self._since_flush += len(batch)
         if self._since_flush >= FLUSH_EVERY:
             self._since_flush = 0

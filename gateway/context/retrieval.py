@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from gateway.errors import GatewayError
-from gateway.store.embedding import Embedder, EmbeddingError
+from gateway.errors import EmbeddingError, GatewayError
+from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, Vector
 from gateway.store.ranking import Mode, RankParams
 from gateway.store.records import Scope

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import EmbeddingError, GatewayError, UpstreamError
 from gateway.learning.consolidate import Consolidator
 from gateway.learning.extractor import Extractor, InvalidExtraction
 from gateway.learning.journal import Job, Journal
@@ -31,7 +31,6 @@ from gateway.learning.minimise import (
 from gateway.learning.pacing import Pacer
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
-from gateway.store.embedding import EmbeddingError
 
 T = TypeVar("T")
 

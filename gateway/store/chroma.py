@@ -29,16 +29,10 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
-from gateway.errors import GatewayError, StoreUnavailable
+from gateway.errors import GatewayError, IsolationViolation, StoreUnavailable
 from gateway.store.records import Scope
 
 _PAGE = 5000
-
-
-class IsolationViolation(GatewayError):
-    """The store returned a record of another scope: refuse everything."""
-
-    code = "isolation_violation"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,7 @@ implementations exist:
   the cache Chroma's own default embedding function uses.
 - ``LiteLLMEmbedder`` asks a provider's embedding endpoint through litellm.
 
-Errors::
-
-    EmbeddingError
-    ├── EmbeddingModelUnavailable   the local model's files cannot be found or fetched
-    └── EmbeddingProviderError      the provider call failed or returned unusable vectors
+Its errors, ``EmbeddingError`` and its subclasses, are in ``gateway.errors``.
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from gateway._litellm import load_litellm
-from gateway.errors import GatewayError
+from gateway.errors import EmbeddingModelUnavailable, EmbeddingProviderError
 
 __all__ = [
     "MODEL_ARCHIVE_SHA256",
@@ -45,9 +41,6 @@ __all__ = [
     "MODEL_DIR_KEY",
     "MODEL_NAME",
     "Embedder",
-    "EmbeddingError",
-    "EmbeddingModelUnavailable",
-    "EmbeddingProviderError",
     "LiteLLMEmbedder",
     "OnnxMiniLM",
     "default_cache_root",
@@ -73,23 +66,6 @@ MODEL_ARCHIVE_SHA256 = "913d7300ceae3b2dbc2c50d1de4baacab4be7b9380491c27fab74186
 _ARCHIVE_NAME = "onnx.tar.gz"
 _EXTRACTED_DIR = "onnx"
 _REQUIRED_FILES = ("config.json", "model.onnx", "tokenizer.json")
-
-
-class EmbeddingError(GatewayError):
-    """Base class for every error this module raises. A request that needs an embedding and
-    cannot get one (a provider outage, say) is answered like one whose store is down."""
-
-    status_code = 503
-    error_type = "service_unavailable"
-    code = "embedding_unavailable"
-
-
-class EmbeddingModelUnavailable(EmbeddingError):
-    """The local embedding model's files cannot be found or fetched; the message says the fix."""
-
-
-class EmbeddingProviderError(EmbeddingError):
-    """A provider embedding call failed or returned vectors that do not fit the configuration."""
 
 
 @runtime_checkable

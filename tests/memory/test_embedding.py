@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
+from gateway.errors import EmbeddingModelUnavailable, EmbeddingProviderError
 from gateway.store.embedding import (
     MODEL_DIR_KEY,
     MODEL_NAME,
     Embedder,
-    EmbeddingModelUnavailable,
-    EmbeddingProviderError,
     LiteLLMEmbedder,
     OnnxMiniLM,
     resolve_model_dir,

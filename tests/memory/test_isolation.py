@@ -17,10 +17,9 @@ import numpy as np
 import openai
 import pytest
 
-from gateway.errors import MemoryNotFound
+from gateway.errors import IsolationViolation, MemoryNotFound
 from gateway.store.chroma import (
     ChromaBackend,
-    IsolationViolation,
     StoredRecord,
     collection_name,
 )
