@@ -18,7 +18,7 @@ from gateway.memory.quantized import _fingerprint, int8_model
 from gateway.memory.service import build_query_embedder
 
 #: How far an int8 query vector may turn from the exact one. Measured: 0.985 at worst on the
-#: reference texts; recall on bench/eval does not move (README: Embeddings).
+#: reference texts; recall on bench/eval does not move (docs/memory.md: Embeddings).
 MIN_COSINE = 0.97
 
 
