@@ -22,6 +22,8 @@ DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
+#: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
+SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
 
 #: A provider label is a litellm provider prefix (``openai``, ``hosted_vllm``) or a protocol.
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
