@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-from gateway.errors import UpstreamError, UpstreamStatus, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    ProviderKeyMissing,
+    ProviderKeyRejected,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
 
 OTHER = "other"
 
@@ -58,7 +64,6 @@ def upstream_error_kind(error: UpstreamError) -> str:
         if error.status_code == 429:
             return "rate_limit"
         return "server_error" if error.status_code >= 500 else "client_error"
-    if isinstance(error, UpstreamUnavailable) and not error.retryable:
-        # Not retryable means the provider refused our credentials (or none are configured).
+    if isinstance(error, ProviderKeyMissing | ProviderKeyRejected):
         return "auth"
     return "connection"
