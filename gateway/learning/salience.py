@@ -53,6 +53,8 @@ _INTERROGATIVES: Final = _vocabulary(
     "what what's whats where where's when who who's whom whose why which how how's is are am "
     "was were do does did can could would will should shall may might have has any"
 )
+#: Chatter a bare question may open with ("Hi, where do I live?", "ok so what's next?").
+_LEAD_IN: Final = _GREETINGS | _ACKNOWLEDGEMENTS | _vocabulary("so and oh well hmm")
 #: Words that make a question say something about the user ("how do I reset my password?").
 _STATING: Final = _vocabulary(
     "my mine our ours myself ourselves i'm im i've ive i'd i'll we're we've we'd we'll"
@@ -126,9 +128,7 @@ def _only(words: Sequence[str], core: frozenset[str], companions: frozenset[str]
 
 
 def _is_bare_question(words: Sequence[str]) -> bool:
-    # "Hi, where do I live?" and "ok so what's next?" are questions behind a little chatter.
-    chatter = _GREETINGS | _ACKNOWLEDGEMENTS | {"so", "and", "oh", "well", "hmm"}
-    start = next((i for i, w in enumerate(words) if w not in chatter), len(words))
+    start = next((i for i, w in enumerate(words) if w not in _LEAD_IN), len(words))
     asked = words[start:]
     return (
         bool(asked)
