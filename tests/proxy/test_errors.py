@@ -278,8 +278,10 @@ def test_connection_refused_without_fallback_is_502(special: RunningGateway) -> 
 def test_missing_provider_key_is_a_503_naming_the_model(
     special: RunningGateway, mock: RunningMock
 ) -> None:
-    client = openai.OpenAI(base_url=special.base_url, api_key=KEY, max_retries=0)
-    with pytest.raises(openai.InternalServerError) as info:
+    with (
+        openai.OpenAI(base_url=special.base_url, api_key=KEY, max_retries=0) as client,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
         client.chat.completions.create(model="nokey", messages=MESSAGES)  # type: ignore[arg-type]
     assert info.value.status_code == 503
     assert info.value.code == "provider_key_missing"
