@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import gateway
-from gateway.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config
-from gateway.errors import ConfigError, StartupError
+from gateway.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config, with_server
+from gateway.errors import ConfigError, GatewayError, StartupError
 from gateway.listener import bind
 from gateway.memory.lock import lock_store
 
@@ -32,12 +32,16 @@ def _config_path(given: str | None) -> Path:
     return Path(given or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
+def _fail(error: GatewayError, status: int) -> SystemExit:
+    print(f"gateway: {error.message}", file=sys.stderr)
+    return SystemExit(status)
+
+
 def _load(path: Path) -> GatewayConfig:
     try:
         return load_config(path, os.environ)
     except ConfigError as exc:
-        print(f"gateway: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise _fail(exc, 2) from None
 
 
 def version() -> str:
@@ -48,18 +52,15 @@ def version() -> str:
         return gateway.__version__
 
 
-def _refuse(error: StartupError) -> SystemExit:
-    print(f"gateway: {error.message}", file=sys.stderr)
-    return SystemExit(1)
-
-
 def _with_overrides(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
     given = {"host": args.host, "port": args.port, "workers": args.workers}
     overrides = {key: value for key, value in given.items() if value is not None}
     if not overrides:
         return config
-    server = config.server.model_copy(update=overrides)
-    return config.model_copy(update={"server": server})
+    try:
+        return with_server(config, **overrides)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         sock = bind(config.server.host, config.server.port)
     except StartupError as exc:
-        raise _refuse(exc) from None
+        raise _fail(exc, 1) from None
     with sock, _claim_store(config):
         from gateway.server import serve
 
@@ -82,7 +83,7 @@ def _claim_store(config: GatewayConfig) -> AbstractContextManager[object]:
     try:
         return lock_store(config)
     except StartupError as exc:
-        raise _refuse(exc) from None
+        raise _fail(exc, 1) from None
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -117,7 +118,6 @@ def _opened(name: str) -> Iterator[BinaryIO]:
 def _import_memories(args: argparse.Namespace) -> int:
     config = _load(_config_path(args.config))
     # Deferred: the embedding model and Chroma take seconds to load; `serve` does not need this.
-    from gateway.errors import GatewayError
     from gateway.memory import importer
 
     if args.batch_size < 1:

@@ -449,3 +449,14 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     return parse_config(text, environ, str(path))
+
+
+def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
+    """``config`` with ``server`` settings replaced (the CLI's ``--port`` and the like),
+    validated as if the file had said so; ``ConfigError`` naming the key otherwise."""
+    raw = config.model_dump()
+    raw["server"].update(overrides)
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"command line: {_describe(exc)}") from None

@@ -119,6 +119,18 @@ def test_a_taken_port_fails_at_once_and_starts_nothing(tmp_path: Path, taken_por
     assert not (tmp_path / "chroma").exists()
 
 
+def test_command_line_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    config = str(embedded_store_config(tmp_path))
+    port = run_cli("serve", "--config", config, "--port", "70000")
+    assert port.returncode == 2
+    assert "server.port: Input should be less than or equal to 65535" in port.stderr
+    workers = run_cli("serve", "--config", config, "--workers", "2")
+    assert workers.returncode == 2
+    assert "memory.store.url: required when server.workers > 1" in workers.stderr
+    assert "Traceback" not in port.stderr + workers.stderr
+    assert not (tmp_path / "chroma").exists()
+
+
 @pytest.mark.slow
 def test_a_second_gateway_or_an_import_refuses_a_held_store(tmp_path: Path) -> None:
     config = embedded_store_config(tmp_path)
