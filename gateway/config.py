@@ -8,10 +8,12 @@ literal ``${``. Any problem raises ``ConfigError`` with the key path and what wa
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -397,12 +399,56 @@ def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """The message for a key no section has, with the closest allowed key of that section."""
+    section = _section_at(loc[:-1])
+    allowed = [] if section is None else _keys(section)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    if allowed:
+        return f"unknown key (expected one of: {', '.join(allowed)})"
+    return "unknown key"
+
+
+def _section_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    node: Any = GatewayConfig
+    for part in loc:
+        node = _inner(node, part)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _inner(node: Any, part: int | str) -> Any:
+    """The type found one step down ``node`` at ``part``: a field, an item, or a dict's value."""
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(str(part))
+        return None if field is None else field.annotation
+    args = [arg for arg in get_args(node) if arg is not type(None)]
+    origin = get_origin(node)
+    if origin is Annotated or origin in (UnionType, Union):
+        return _inner(args[0], part) if args else None
+    if origin is dict:
+        return args[1]
+    if origin in (tuple, list):
+        return args[0]
+    return None
+
+
+def _keys(section: type[BaseModel]) -> list[str]:
+    names = list(section.model_fields)
+    return names + [f.alias for f in section.model_fields.values() if f.alias]
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_url=False):
         path = ""
         for part in item["loc"]:
             path = _join(path, part)
+        if item["type"] == "extra_forbidden":
+            # The value is not shown: a misspelt key may well hold a secret.
+            lines.append(f"{path}: {_unknown_key(item['loc'])}")
+            continue
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         if "key" in path.rsplit(".", 1)[-1]:
@@ -433,3 +479,14 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     return parse_config(text, environ, str(path))
+
+
+def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
+    """``config`` with ``server`` settings replaced (the CLI's ``--port`` and the like),
+    validated as if the file had said so; ``ConfigError`` naming the key otherwise."""
+    raw = config.model_dump()
+    raw["server"].update(overrides)
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"command line: {_describe(exc)}") from None

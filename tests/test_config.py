@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_interpolated_numbers_are_typed() -> None:
     [
         ("server: {port: abc}", "server.port", "integer"),
         ("server: {port: 70000}", "server.port", "65535"),
-        ("server: {colour: red}", "server.colour", "Extra inputs are not permitted"),
+        ("server: {colour: red}", "server.colour", "unknown key (expected one of: host, port,"),
         ("memory: {retrieval: {timeout_ms: 0}}", "memory.retrieval.timeout_ms", "greater than"),
         (
             "memory: {embedding: {query_precision: fp16}}",
@@ -62,6 +63,35 @@ def test_bad_values_name_the_key_path(extra: str, path: str, expected: str) -> N
         parse_config(MINIMAL + extra, {"GATEWAY_KEY": "k"})
     assert f"{path}:" in info.value.message
     assert expected in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("memory: {store: {paht: ./x}}", "memory.store.paht: unknown key; did you mean 'path'?"),
+        ("contxt: {budget_tokens: 5}", "contxt: unknown key; did you mean 'context'?"),
+        (
+            "context: {budjet_tokens: 5}",
+            "context.budjet_tokens: unknown key; did you mean 'budget_tokens'?",
+        ),
+        (
+            "tenants: {acme: {context: {tonne: brief}}}",
+            "tenants.acme.context.tonne: unknown key; did you mean 'tone'?",
+        ),
+    ],
+)
+def test_a_misspelt_key_gets_a_suggestion(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + extra, {"GATEWAY_KEY": "k"})
+    assert message in info.value.message.splitlines()[1]
+
+
+def test_a_misspelt_key_in_a_list_entry_gets_a_suggestion_and_hides_its_value() -> None:
+    text = MINIMAL.replace("model: echo}", "model: echo, api_kee: sk-secret-999}")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {"GATEWAY_KEY": "k"})
+    assert "models[0].api_kee: unknown key; did you mean 'api_key'?" in info.value.message
+    assert "sk-secret-999" not in info.value.message
 
 
 def test_model_entries_are_checked() -> None:
@@ -122,6 +152,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, cwd=ROOT, env=env
     )
+
+
+def test_check_config_takes_config_like_serve(tmp_path: Path) -> None:
+    by_option = run_cli("check-config", "--config", "config/gateway.yaml")
+    assert by_option.returncode == 0, by_option.stderr
+    assert by_option.stdout.startswith("config/gateway.yaml: OK")
+    from_env = run_cli("check-config", env={**os.environ, "GATEWAY_CONFIG": "config/gateway.yaml"})
+    assert from_env.returncode == 0, from_env.stderr
+    assert from_env.stdout.startswith("config/gateway.yaml: OK")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("${GATEWAY_KEY}", "k") + "memory: {budjet: 5, store: {paht: x}}")
+    result = run_cli("check-config", "--config", str(bad))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "memory.budjet: unknown key" in result.stderr
+    assert "memory.store.paht: unknown key; did you mean 'path'?" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_check_config_command(tmp_path: Path) -> None:
