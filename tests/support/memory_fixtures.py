@@ -66,7 +66,7 @@ def memory_gateway(
 ) -> Iterator[RunningGateway]:
     """A gateway with memory on over an embedded store in its own process (tests write to the
     store behind its back); tests keep apart by user id. The default, a store child, talks to
-    its child like ``server_gateway`` to its server (tests/memory/test_child.py)."""
+    its child like ``server_gateway`` to its server (tests/store/test_child.py)."""
     state = tmp_path_factory.mktemp("memory-gateway")
     sections = shared_sections(mock_server)
     sections["memory"] = {**sections["memory"], "store": {"runs_in": "gateway"}}
