@@ -52,7 +52,8 @@ from gateway.context.service import build_embedder, build_query_embedder, rank_p
 from gateway.context.stage import MemoryContext
 from gateway.observability import CollectorPauses, Metrics, tune_collector
 from gateway.proxy.request import parse_chat
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import StoredRecord
+from gateway.store.chroma import ChromaBackend
 from gateway.store.codec import encode
 from gateway.store.index import build
 from gateway.store.records import Scope

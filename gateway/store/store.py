@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from gateway.errors import MemoryNotFound, StoreUnavailable
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
@@ -65,7 +65,7 @@ class CacheSettings:
 class MemoryStore:
     def __init__(
         self,
-        backend: ChromaBackend,
+        backend: Backend,
         embedder: Embedder,
         generations: Generations,
         cache: CacheSettings,
