@@ -17,8 +17,6 @@ from tests.support.gateway import RunningGateway, gateway_in_thread
 from tests.support.memory import MODEL_HOME, memory_config, shared_sections
 from tests.support.mock_upstream import RunningMock
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 # A handler gets (method, path, body) and answers (status, content type, body).
 Reply = tuple[int, str, bytes]
 Handler = Callable[[str, str, bytes], Reply]
