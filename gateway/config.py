@@ -1,16 +1,18 @@
 """The gateway's configuration: one YAML file, parsed once at startup into one frozen object.
 
-``load_config(path, environ)`` is the only place that reads the environment: ``${VAR}`` and
-``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands for a
-literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected, e.g.
-``models[0].timeout_s: Input should be greater than 0 (got -1)``.
+This is the only module that reads the environment. ``load_config(path, environ)``: ``${VAR}``
+and ``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands
+for a literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected,
+e.g. ``models[0].timeout_s: Input should be greater than 0 (got -1)``. At the end of the module:
+what ``serve`` hands its worker processes, and the defaults set for the libraries we embed.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -490,3 +492,39 @@ def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"command line: {_describe(exc)}") from None
+
+
+# The environment beyond the config file: what ``serve`` hands its worker processes, and the
+# defaults the libraries we embed read at import time. Read and written here only.
+
+#: The config file's path, which ``serve`` leaves for its worker processes.
+CONFIG_ENV = "GATEWAY_CONFIG"
+#: The directory where worker processes share their metrics; prometheus_client reads it too.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def load_worker_config() -> GatewayConfig:
+    """A worker process's config: the file ``serve`` named, with the shared metrics directory."""
+    config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared and config.metrics.enabled:
+        config = with_metrics_dir(config, Path(shared))
+    return config
+
+
+def with_metrics_dir(config: GatewayConfig, directory: Path | None) -> GatewayConfig:
+    metrics = config.metrics.model_copy(update={"multiprocess_dir": directory})
+    return config.model_copy(update={"metrics": metrics})
+
+
+def export_to_workers(name: str, value: str) -> None:
+    """Set ``name`` for the worker processes about to be started (and the libraries in them)."""
+    os.environ[name] = value
+
+
+def default_environment(name: str, value: Callable[[], str | None]) -> None:
+    """Set ``name`` to ``value()`` for a library that reads it, unless the operator has set it."""
+    if name not in os.environ:
+        chosen = value()
+        if chosen is not None:
+            os.environ[name] = chosen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -15,22 +14,23 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig, load_config
+from gateway.config import (
+    CONFIG_ENV,
+    MULTIPROC_ENV,
+    GatewayConfig,
+    export_to_workers,
+    load_worker_config,
+    with_metrics_dir,
+)
 from gateway.observability import tune_collector
-from gateway.observability.multiprocess import MULTIPROC_ENV, shared_directory
-
-CONFIG_ENV = "GATEWAY_CONFIG"
+from gateway.observability.multiprocess import shared_directory
 
 
 def create_app_from_env() -> object:
     """The factory each worker process calls; the CLI has put the config path in the env, and
     the directory where workers share their metrics."""
     tune_collector()
-    config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
-    shared = os.environ.get(MULTIPROC_ENV)
-    if shared and config.metrics.enabled:
-        config = _with_metrics_dir(config, Path(shared))
-    return create_app(config)
+    return create_app(load_worker_config())
 
 
 def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None:
@@ -56,12 +56,12 @@ def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None
     if server.workers == 1:
         tune_collector()
         # One process keeps its metrics in memory: a shared directory is for workers.
-        app = create_app(_with_metrics_dir(config, None))
+        app = create_app(with_metrics_dir(config, None))
         with _signals_end_quietly():
             _run_one(uvicorn.Config(app, **options), sock)
         return
     # Worker processes rebuild the config themselves from the same file and environment.
-    os.environ[CONFIG_ENV] = str(config_path.resolve())
+    export_to_workers(CONFIG_ENV, str(config_path.resolve()))
     with _shared_metrics(config):
         factory = "gateway.server:create_app_from_env"
         workers = uvicorn.Config(factory, factory=True, workers=server.workers, **options)
@@ -100,10 +100,5 @@ def _shared_metrics(config: GatewayConfig) -> Iterator[None]:
         return
     with shared_directory(config.metrics.multiprocess_dir) as directory:
         # Set before uvicorn spawns the workers: prometheus_client reads it when imported.
-        os.environ[MULTIPROC_ENV] = str(directory)
+        export_to_workers(MULTIPROC_ENV, str(directory))
         yield
-
-
-def _with_metrics_dir(config: GatewayConfig, directory: Path | None) -> GatewayConfig:
-    metrics = config.metrics.model_copy(update={"multiprocess_dir": directory})
-    return config.model_copy(update={"metrics": metrics})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import interpolate, load_config, parse_config
+from gateway.config import (
+    CONFIG_ENV,
+    MULTIPROC_ENV,
+    default_environment,
+    export_to_workers,
+    interpolate,
+    load_config,
+    load_worker_config,
+    parse_config,
+)
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,3 +191,39 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "server.port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_builds_its_config_from_what_serve_left_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MINIMAL)
+    monkeypatch.setenv("GATEWAY_KEY", "k")
+    # Recorded first, so that the test leaves the environment as it found it.
+    monkeypatch.setenv(CONFIG_ENV, "")
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+    export_to_workers(CONFIG_ENV, str(path))
+    export_to_workers(MULTIPROC_ENV, str(tmp_path / "metrics"))
+    config = load_worker_config()
+    assert config.auth.keys[0].key.get_secret_value() == "k"
+    assert config.metrics.multiprocess_dir == tmp_path / "metrics"
+
+
+def test_a_library_default_never_overrides_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_TEST_SETTING", "operator's")
+    default_environment("GATEWAY_TEST_SETTING", lambda: "ours")
+    assert os.environ["GATEWAY_TEST_SETTING"] == "operator's"
+    monkeypatch.delenv("GATEWAY_TEST_SETTING")
+    default_environment("GATEWAY_TEST_SETTING", lambda: None)
+    assert "GATEWAY_TEST_SETTING" not in os.environ
+    default_environment("GATEWAY_TEST_SETTING", lambda: "ours")
+    assert os.environ["GATEWAY_TEST_SETTING"] == "ours"
+
+
+def test_only_config_and_the_cli_touch_the_environment() -> None:
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "gateway").rglob("*.py")
+        if re.search(r"\bos\.(environ|getenv|putenv|unsetenv)\b|\bgetenv\(", path.read_text())
+    )
+    assert set(readers) <= {"gateway/cli.py", "gateway/config.py"}
