@@ -31,10 +31,11 @@ def serve_workers(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``gateway serve --workers N`` as a real process, until it answers /healthz."""
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="gateway-workers-", suffix=".log")[1])
+    descriptor, name = tempfile.mkstemp(prefix="gateway-workers-", suffix=".log")
+    log = Path(name)
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
     command += ["--port", str(port), "--workers", str(workers)]
-    with log.open("wb") as out:
+    with open(descriptor, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
