@@ -35,10 +35,12 @@ def test_serve_example_config_from_env_and_echo(tmp_path: Path) -> None:
     # --config is omitted on purpose: GATEWAY_CONFIG must be honoured.
     gateway = spawn_gateway(Path("unused.yaml"), port=port, env=env, use_env_config=True)
     try:
-        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-from-env", max_retries=0)
-        reply = client.chat.completions.create(
-            model="echo", messages=[{"role": "user", "content": "What do you see?"}]
-        )
+        with openai.OpenAI(
+            base_url=f"{gateway.url}/v1", api_key="sk-from-env", max_retries=0
+        ) as client:
+            reply = client.chat.completions.create(
+                model="echo", messages=[{"role": "user", "content": "What do you see?"}]
+            )
         sent = orjson.loads(reply.choices[0].message.content or "")
         assert sent[-1] == {"role": "user", "content": "What do you see?"}
         assert httpx.get(f"{gateway.url}/readyz").status_code == 200
