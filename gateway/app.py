@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
 from gateway.api.memory import MemoryAPI
+from gateway.api.profile import ProfileAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
@@ -57,6 +58,7 @@ class Services:
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    profile_api: ProfileAPI | None = None
 
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
@@ -89,6 +91,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     )
     memory = None
     memory_api = None
+    profile_api = None
     handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
     if config.memory.enabled:
@@ -99,6 +102,10 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             memory.retriever,
             config.memory.categories,
             config.server.max_body_bytes,
+            memory.profiles,
+        )
+        profile_api = ProfileAPI(
+            authenticator, memory.profiles, metrics, config.server.max_body_bytes
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
@@ -111,7 +118,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         metrics=metrics,
         max_body_bytes=config.server.max_body_bytes,
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
+    return Services(
+        config, authenticator, registry, chat, metrics, memory, memory_api, checks, profile_api
+    )
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -154,6 +163,20 @@ def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
 
     return endpoint
 
+
+def _profile_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        api = _services(request).profile_api
+        if api is None:
+            raise NotFound("Memory is disabled on this gateway (memory.enabled: false).")
+        handler: Callable[[Request], Awaitable[Response]] = getattr(api, name)
+        return await handler(request)
+
+    return endpoint
+
+
+PROFILE_PATH = "/v1/users/{user_id:path}/profile"
+PROFILE_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 MEMORY_ROUTES = [
     # The fixed sub-paths come before {memory_id}, which would otherwise swallow them. User ids
@@ -232,6 +255,15 @@ def create_app(config: GatewayConfig) -> Starlette:
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")
             for path, name, method in MEMORY_ROUTES
+        ),
+        *(
+            HTTPRoute(
+                PROFILE_PATH,
+                _profile_endpoint(method.lower()),
+                methods=[method],
+                name=f"profile-{method.lower()}",
+            )
+            for method in PROFILE_METHODS
         ),
     ]
     if config.metrics.enabled:

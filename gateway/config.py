@@ -227,6 +227,9 @@ class ContextConfig(_Section):
     max_budget_tokens: int = Field(8000, ge=0)
     #: The injected block; ``{memories}`` is replaced by the chosen items.
     template: str = DEFAULT_TEMPLATE
+    #: A memory due within this many days (``metadata.due_at``, or a date in its text) is
+    #: injected in an ``upcoming`` section; 0 turns the section off.
+    upcoming_days: int = Field(14, ge=0, le=366)
 
     @field_validator("template")
     @classmethod
@@ -309,6 +312,69 @@ class ExtractionConfig(_Section):
         return self
 
 
+#: The wording of each profile directive, keyed ``<field>.<value>``, or ``<field>`` for a field
+#: whose value is free text (``{value}`` is replaced by it). ``history`` tells the model how to
+#: use past context, ``precedence`` says the organization's rules win, ``summary`` introduces
+#: the profile summary.
+DEFAULT_PROFILE_TEMPLATES: Mapping[str, str] = {
+    "expertise.technical": "This user is technically proficient: use precise terms, include "
+    "code and config values, skip basics.",
+    "expertise.intermediate": "This user knows the product but is not an engineer: name the "
+    "settings to change, explain technical terms briefly.",
+    "expertise.non_technical": "This user is not technical: use plain language and numbered "
+    "steps, no jargon, no code.",
+    "brevity.concise": "Keep answers short: lead with the answer, skip the background.",
+    "brevity.balanced": "Give the answer first, then a short explanation.",
+    "brevity.thorough": "Explain the reasoning and the steps in full.",
+    "format.bullets": "Format answers as bullet points.",
+    "format.prose": "Write answers as short paragraphs of prose, not lists.",
+    "format.code_first": "Start with the code or command, then explain it.",
+    "tone.casual": "Use a casual, friendly tone.",
+    "tone.neutral": "Use a neutral, matter-of-fact tone.",
+    "tone.formal": "Use a formal, professional tone.",
+    "language": "Answer in {value}.",
+    "role": "The user's role: {value}.",
+    "stack": "The user works with: {value}.",
+    "followup": "If a follow-up is needed, offer it by {value}.",
+    "instructions": "The user asked: {value}",
+    "history": "Refer to earlier conversations only when that saves the user time, and never "
+    "by counting or announcing them.",
+    "precedence": "The organization's compliance rules and tone take precedence over these "
+    "preferences.",
+    "summary": "What the user's history adds up to: {value}",
+}
+
+
+class PersonalizationConfig(_Section):
+    """The user profile: how answers are shaped for each user (see docs/personalization.md)."""
+
+    #: ``false``: no profile is learned or applied (the profile API still answers).
+    enabled: bool = True
+    #: Consistent observations, from separate exchanges, an inferred field needs to change.
+    evidence_required: int = Field(3, ge=1, le=16)
+    #: An inferred field not confirmed for this many days fades to unset.
+    stale_after_days: float = Field(90.0, gt=0)
+    #: The most tokens the profile summary of a user whose memories outgrow the budget takes.
+    summary_tokens: int = Field(150, ge=10, le=2000)
+    #: The summary is written again after this many new memories.
+    summary_refresh_after: int = Field(100, ge=1)
+    #: Overrides of the directives' wording (see ``DEFAULT_PROFILE_TEMPLATES`` for the keys).
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("templates")
+    @classmethod
+    def _known_templates(cls, templates: dict[str, str]) -> dict[str, str]:
+        for key in templates:
+            if key not in DEFAULT_PROFILE_TEMPLATES:
+                close = difflib.get_close_matches(key, list(DEFAULT_PROFILE_TEMPLATES), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown template '{key}'{hint}")
+        return templates
+
+    def template(self, key: str) -> str:
+        return self.templates.get(key, DEFAULT_PROFILE_TEMPLATES[key])
+
+
 class MetricsConfig(_Section):
     #: Serve ``GET /metrics``; when false the path answers 404.
     enabled: bool = True
@@ -329,6 +395,7 @@ class GatewayConfig(_Section):
     context: ContextConfig = ContextConfig()
     tenants: dict[TenantId, TenantConfig] = Field(default_factory=dict)
     extraction: ExtractionConfig = ExtractionConfig()
+    personalization: PersonalizationConfig = PersonalizationConfig()
     metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")

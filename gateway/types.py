@@ -37,6 +37,8 @@ class Identity:
     #: Tokens asked for with ``X-Context-Budget`` (still capped by the config).
     budget_override: int | None = None
     retrieval_mode: RetrievalMode | None = None
+    #: ``X-Personalization: off`` leaves the user's profile out of this request.
+    personalization: bool = True
 
     @property
     def reads(self) -> bool:

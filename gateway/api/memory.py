@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway.context.retrieval import Retriever
 from gateway.errors import InvalidRequest
+from gateway.profile.store import ProfileStore
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import check_user_id
 from gateway.proxy.request import parse_json_object, read_body
@@ -37,8 +38,11 @@ class MemoryAPI:
         retriever: Retriever,
         categories: Mapping[str, int],
         max_body_bytes: int,
+        profiles: ProfileStore | None = None,
     ) -> None:
         self._auth = authenticator
+        #: The users' profiles, exported with their memories.
+        self._profiles = profiles
         self._store = store
         self._retriever = retriever
         self._categories = categories
@@ -161,14 +165,15 @@ class MemoryAPI:
     async def export(self, request: Request) -> Response:
         scope = self._scope(request)
         memories = await self._store.all(scope)
-        return _json(
-            {
-                "object": "user.memories.export",
-                "user_id": scope.user,
-                "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
-                "memories": [m.public() for m in memories],
-            }
-        )
+        body: dict[str, Any] = {
+            "object": "user.memories.export",
+            "user_id": scope.user,
+            "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
+            "memories": [m.public() for m in memories],
+        }
+        if self._profiles is not None:
+            body["profile"] = (await self._profiles.get(scope)).export(scope.user)
+        return _json(body)
 
     def _new(self, item: Any, prefix: str) -> NewMemory:
         if not isinstance(item, dict):

@@ -9,10 +9,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig, MemoryConfig
+from gateway.context.profile import Personalization
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
 from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
+from gateway.profile.store import ProfileStore
+from gateway.profile.summary import SummaryWriter
 from gateway.store.child import ChromaChild
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
@@ -21,6 +24,8 @@ from gateway.store.snapshots import Generations, Snapshots
 from gateway.store.store import CacheSettings, MemoryStore
 
 STATE_DB = "gateway.sqlite3"
+#: With several worker processes, how long one trusts a cached profile another may have changed.
+SHARED_PROFILE_TTL_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -30,6 +35,7 @@ class MemoryServices:
     embedder: Embedder
     retriever: Retriever
     context: MemoryContext
+    profiles: ProfileStore
 
 
 def build_embedder(config: MemoryConfig) -> Embedder:
@@ -87,8 +93,16 @@ async def start_memory(
         expiry_days=memory.expiry_days,
     )
     stack.callback(retriever.close)
-    context = MemoryContext(config, retriever, metrics)
-    return MemoryServices(store, embedder, retriever, context)
+    profiles = ProfileStore(
+        backend, ttl_s=SHARED_PROFILE_TTL_S if config.server.workers > 1 else None
+    )
+    # The profile and its summary go with the user's memories.
+    store.before_erase(profiles.erase)
+    summaries = SummaryWriter(store, profiles, config.personalization, metrics)
+    stack.push_async_callback(summaries.close)
+    personalization = Personalization(config, profiles, store, summaries)
+    context = MemoryContext(config, retriever, metrics, personalization)
+    return MemoryServices(store, embedder, retriever, context, profiles)
 
 
 def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:

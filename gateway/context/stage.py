@@ -6,6 +6,7 @@ user, or ``X-Memory: off``, the messages are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -19,6 +20,7 @@ from gateway.context.budget import (
 )
 from gateway.context.injection import inject
 from gateway.context.organization import tenant_items
+from gateway.context.profile import UPCOMING, Personalization, applied
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
@@ -33,9 +35,16 @@ _OFF = Prepared(headers={"x-memory-status": "off"})
 
 
 class MemoryContext:
-    def __init__(self, config: GatewayConfig, retriever: Retriever, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        retriever: Retriever,
+        metrics: Metrics,
+        personalization: Personalization | None = None,
+    ) -> None:
         self._retriever = retriever
         self._metrics = metrics
+        self._personalization = personalization
         self._settings = config.context
         self._priorities = config.memory.categories
         self._tenant_items = {
@@ -51,9 +60,21 @@ class MemoryContext:
             self._metrics.retrieval("skipped", None)
             return _OFF
         started = time.perf_counter()
-        retrieved = await self._retrieve(identity, chat)
+        scope = Scope(identity.tenant, identity.user)
+        personalization = self._personalization if identity.personalization else None
+        if personalization is None:
+            retrieved, profile = await self._retrieve(identity, chat), None
+        else:
+            retrieved, profile = await asyncio.gather(
+                self._retrieve(identity, chat), personalization.load(scope)
+            )
+        extra = personalization.items(scope, profile) if personalization else ()
         assembled = time.perf_counter()
-        selection = await self._select(identity, chat, route, retrieved)
+        selection = await self._select(identity, chat, route, retrieved, extra)
+        if personalization is not None and selection.dropped:
+            personalization.overflowed(scope, profile)
+        if extra:
+            self._metrics.upcoming_injected(sum(i.category == UPCOMING for i in selection.items))
         messages = inject(chat.messages, selection.block)
         self._report(route, retrieved, selection, started, assembled)
         return Prepared(
@@ -71,10 +92,19 @@ class MemoryContext:
         return await self._retriever.retrieve(scope, query, identity.retrieval_mode)
 
     async def _select(
-        self, identity: Identity, chat: ChatRequest, route: Route, retrieved: Retrieved
+        self,
+        identity: Identity,
+        chat: ChatRequest,
+        route: Route,
+        retrieved: Retrieved,
+        extra: tuple[Candidate, ...] = (),
     ) -> Selection:
-        tenant = self._tenant_items.get(identity.tenant, ())
+        tenant = self._tenant_items.get(identity.tenant, ()) + extra
         hits = retrieved.hits
+        if extra:
+            shown = {item.memory_id for item in extra if item.memory_id}
+            if shown:
+                hits = [hit for hit in hits if hit.memory.id not in shown]
         if not tenant and not hits:
             return Selection("", (), 0, 0, 0)
         counter = TokenCounter(route.upstream_model)
@@ -126,6 +156,7 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
         "x-memory-status": status,
         "x-memory-items": str(len(selection.items)),
         "x-memory-tokens": str(selection.tokens),
+        "x-memory-profile": "applied" if applied(selection.items) else "none",
     }
     if retrieved.degraded:
         # Why there are no memories: "timeout" (the deadline passed) or "error" (the store or

@@ -29,6 +29,7 @@ from gateway.learning.minimise import (
     turn_facts,
 )
 from gateway.learning.pacing import Pacer
+from gateway.learning.personalize import ProfileLearner
 from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
@@ -64,8 +65,10 @@ class Pipeline:
         metrics: Metrics,
         *,
         executor: Executor | None = None,
+        profile: ProfileLearner | None = None,
     ) -> None:
         self._journal = journal
+        self._profile = profile
         #: Where scrubbing and minimising run (None: asyncio's default threads).
         self._executor = executor
         self._pacer = pacer
@@ -86,7 +89,14 @@ class Pipeline:
                 )
                 if erased:
                     return "dropped"
-                await self._consolidator.apply(job.scope, job.id, facts)
+                if self._profile is None:
+                    await self._consolidator.apply(job.scope, job.id, facts)
+                else:
+                    # Style facts shape the profile; they are not memories of their own.
+                    memories = [fact for fact in facts if not fact.style]
+                    await self._consolidator.apply(job.scope, job.id, memories)
+                    transcript = Transcript.decode(job.transcript)
+                    await self._profile.learn(job.scope, job.id, transcript, facts)
         except (GatewayError, EmbeddingError) as exc:
             raise Retry(type(exc).__name__, charged=False) from exc
         return "done"

@@ -18,6 +18,7 @@ from gateway.learning.handoff import JournalHandoff
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.minimise import Policy
 from gateway.learning.pacing import Pacer
+from gateway.learning.personalize import ProfileLearner
 from gateway.learning.pipeline import Pipeline
 from gateway.learning.similarity import Thresholds
 from gateway.learning.worker import Workers, WorkerSettings
@@ -70,7 +71,10 @@ async def start_learning(
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
-    pipeline = Pipeline(journal, extractor, policy, consolidator, pacer, metrics, executor=cpu)
+    profile = ProfileLearner(memory.profiles, config.personalization, metrics)
+    pipeline = Pipeline(
+        journal, extractor, policy, consolidator, pacer, metrics, executor=cpu, profile=profile
+    )
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)

@@ -28,6 +28,21 @@ DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
+#: The profile's fields and where a value came from (``gateway.profile.model``).
+PROFILE_FIELDS = frozenset(
+    {
+        "expertise",
+        "brevity",
+        "format",
+        "tone",
+        "language",
+        "role",
+        "stack",
+        "followup",
+        "instructions",
+    }
+)
+PROFILE_SOURCES = frozenset({"inferred", "set"})
 #: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
 SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
 

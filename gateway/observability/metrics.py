@@ -25,11 +25,14 @@ from gateway.observability.labels import (
     MAX_PROVIDERS,
     OTHER,
     OVERHEAD_STAGES,
+    PROFILE_FIELDS,
+    PROFILE_SOURCES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
     TOKEN_KINDS,
     UPSTREAM_ERROR_KINDS,
     WRITE_ACTIONS,
+    bounded,
     provider_label,
     status_label,
 )
@@ -78,6 +81,7 @@ class Metrics:
         self._build_traffic(target, models)
         self._build_memory(target, models)
         self._build_extraction(target)
+        self._build_profile(target)
         self._build_runtime(target)
 
     def _build_traffic(self, registry: CollectorRegistry | None, models: list[str]) -> None:
@@ -252,6 +256,29 @@ class Metrics:
             SKIPPED_TURN_REASONS,
         )
 
+    def _build_profile(self, registry: CollectorRegistry | None) -> None:
+        family = Counter(
+            "gateway_profile_fields_set_total",
+            "Profile fields given a value, by field and source (inferred or set).",
+            ["field", "source"],
+            registry=registry,
+        )
+        self._profile_fields = {
+            (name, source): family.labels(name, source)
+            for name in [*PROFILE_FIELDS, OTHER]
+            for source in [*PROFILE_SOURCES, OTHER]
+        }
+        self._summaries = Counter(
+            "gateway_profile_summary_refreshes_total",
+            "Profile summaries written for users whose memories outgrow the budget.",
+            registry=registry,
+        )
+        self._upcoming = Counter(
+            "gateway_context_upcoming_items_total",
+            "Memories injected in the upcoming section (due within context.upcoming_days).",
+            registry=registry,
+        )
+
     def _build_runtime(self, registry: CollectorRegistry | None) -> None:
         family = _histogram(
             "gateway_gc_pause_seconds",
@@ -353,6 +380,19 @@ class Metrics:
 
     def turn_skipped(self, reason: str) -> None:
         _pick(self._turns_skipped, reason, OTHER).inc()
+
+    # Profile --------------------------------------------------------------------------------
+
+    def profile_field_set(self, name: str, source: str) -> None:
+        key = (bounded(name, PROFILE_FIELDS), bounded(source, PROFILE_SOURCES))
+        self._profile_fields[key].inc()
+
+    def profile_summary_refreshed(self) -> None:
+        self._summaries.inc()
+
+    def upcoming_injected(self, count: int) -> None:
+        if count > 0:
+            self._upcoming.inc(count)
 
     # Runtime --------------------------------------------------------------------------------
 

@@ -1,0 +1,110 @@
+"""The profile summary: the gist of a user whose relevant memories no longer fit the budget.
+
+Written in the background, never on a request's path: a request that had to leave memories out
+asks for one (``consider``) and goes on. The summary is extractive: the memories with the most
+evidence (then the most recently seen) are taken whole until ``summary_tokens`` is reached, so
+nothing is written that the user did not say or the extractor did not store. It is written
+again once ``summary_refresh_after`` memories have been added since, and it lives in the
+profile, so it is exported and erased with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+from gateway.config import PersonalizationConfig
+from gateway.observability import Metrics
+from gateway.profile.model import Profile, Summary
+from gateway.profile.store import ProfileStore
+from gateway.store.records import Memory, Scope
+from gateway.store.store import MemoryStore
+from gateway.tokens import TokenCounter
+
+log = logging.getLogger(__name__)
+_SEPARATOR = "; "
+#: The tokenizer summaries are measured with; any model's count is close to it.
+_ENCODING_MODEL = "gpt-4o"
+
+
+def extractive_summary(memories: Iterable[Memory], max_tokens: int, counter: TokenCounter) -> str:
+    """The best-supported memories' texts, whole, joined, within ``max_tokens``."""
+    ranked = sorted(
+        (m for m in memories if m.status == "active"),
+        key=lambda m: (m.evidence, m.seen_at),
+        reverse=True,
+    )
+    chosen: list[str] = []
+    used = 0
+    seen: set[str] = set()
+    for memory in ranked:
+        text = " ".join(memory.content.split()).rstrip(".;")
+        key = text.lower()
+        if not text or key in seen:
+            continue
+        cost = counter.count(text + _SEPARATOR)
+        if used + cost > max_tokens:
+            if used >= max_tokens * 0.9:
+                break
+            continue
+        chosen.append(text)
+        seen.add(key)
+        used += cost
+    return _SEPARATOR.join(chosen) + ("." if chosen else "")
+
+
+class SummaryWriter:
+    def __init__(
+        self,
+        memories: MemoryStore,
+        profiles: ProfileStore,
+        settings: PersonalizationConfig,
+        metrics: Metrics,
+    ) -> None:
+        self._memories = memories
+        self._profiles = profiles
+        self._settings = settings
+        self._metrics = metrics
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._counter = TokenCounter(_ENCODING_MODEL)
+
+    def consider(self, scope: Scope, profile: Profile) -> None:
+        """Called when a request of ``scope`` left memories out: start writing a summary in
+        the background if there is none, or it is out of date. Returns at once."""
+        if scope.key in self._running:
+            return
+        index = self._memories.cached(scope)
+        if index is None:
+            return
+        summary = profile.summary
+        if (
+            summary is not None
+            and len(index) - summary.memories < self._settings.summary_refresh_after
+        ):
+            return
+        task = asyncio.ensure_future(self._write(scope))
+        self._running[scope.key] = task
+        task.add_done_callback(lambda _: self._running.pop(scope.key, None))
+
+    async def _write(self, scope: Scope) -> None:
+        try:
+            memories = await self._memories.all(scope)
+            text = await asyncio.to_thread(
+                extractive_summary, memories, self._settings.summary_tokens, self._counter
+            )
+            summary = Summary(text, len(memories), time.time())
+            await self._profiles.change(scope, lambda p: replace(p, summary=summary))
+            self._metrics.profile_summary_refreshed()
+        except Exception:
+            # A summary is an optimisation: the next request that overflows will ask again.
+            log.exception("profile summary failed")
+
+    async def close(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
