@@ -36,6 +36,7 @@ class MemoryServices:
     retriever: Retriever
     context: MemoryContext
     profiles: ProfileStore
+    summaries: SummaryWriter
 
 
 def build_embedder(config: MemoryConfig) -> Embedder:
@@ -102,7 +103,7 @@ async def start_memory(
     stack.push_async_callback(summaries.close)
     personalization = Personalization(config, profiles, store, summaries)
     context = MemoryContext(config, retriever, metrics, personalization)
-    return MemoryServices(store, embedder, retriever, context, profiles)
+    return MemoryServices(store, embedder, retriever, context, profiles, summaries)
 
 
 def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:

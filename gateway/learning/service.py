@@ -21,6 +21,7 @@ from gateway.learning.pacing import Pacer
 from gateway.learning.personalize import ProfileLearner
 from gateway.learning.pipeline import Pipeline
 from gateway.learning.similarity import Thresholds
+from gateway.learning.summarize import model_condense
 from gateway.learning.worker import Workers, WorkerSettings
 from gateway.observability import Metrics
 from gateway.store.embedding import Embedder
@@ -71,6 +72,8 @@ async def start_learning(
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
+    if extractor is not None and settings.model is not None:
+        memory.summaries.use_model(model_condense(forwarder, registry.chain(settings.model)))
     profile = ProfileLearner(memory.profiles, config.personalization, metrics)
     pipeline = Pipeline(
         journal, extractor, policy, consolidator, pacer, metrics, executor=cpu, profile=profile

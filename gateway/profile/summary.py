@@ -1,10 +1,12 @@
 """The profile summary: the gist of a user whose relevant memories no longer fit the budget.
 
 Written in the background, never on a request's path: a request that had to leave memories out
-asks for one (``consider``) and goes on. The summary is extractive: the memories with the most
-evidence (then the most recently seen) are taken whole until ``summary_tokens`` is reached, so
-nothing is written that the user did not say or the extractor did not store. It is written
-again once ``summary_refresh_after`` memories have been added since, and it lives in the
+asks for one (``consider``) and goes on. In ``turns`` mode the summary is extractive: the
+memories with the most evidence (then the most recently seen) are taken whole until
+``summary_tokens`` is reached, so nothing is written that the user did not say. In ``facts``
+mode learning hands the writer the extraction model (``use_model``), which is asked to condense
+the best-supported memories; should it fail, the extractive summary is written instead. It is
+written again once ``summary_refresh_after`` memories have been added since, and it lives in the
 profile, so it is exported and erased with it.
 """
 
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 
 from gateway.config import PersonalizationConfig
@@ -29,15 +31,34 @@ log = logging.getLogger(__name__)
 _SEPARATOR = "; "
 #: The tokenizer summaries are measured with; any model's count is close to it.
 _ENCODING_MODEL = "gpt-4o"
+#: The most memories' text a model is given to condense.
+MODEL_INPUT_TOKENS = 4000
+#: Condenses memories' texts into at most so many tokens (the extraction model, in facts mode).
+Condense = Callable[[Sequence[str], int], Awaitable[str]]
 
 
-def extractive_summary(memories: Iterable[Memory], max_tokens: int, counter: TokenCounter) -> str:
-    """The best-supported memories' texts, whole, joined, within ``max_tokens``."""
-    ranked = sorted(
+def best_supported(memories: Iterable[Memory]) -> list[Memory]:
+    """Active memories, the most evidence first, then the most recently seen."""
+    return sorted(
         (m for m in memories if m.status == "active"),
         key=lambda m: (m.evidence, m.seen_at),
         reverse=True,
     )
+
+
+def within(text: str, max_tokens: int, counter: TokenCounter) -> str:
+    """``text`` cut at a word boundary to at most ``max_tokens``."""
+    if counter.count(text) <= max_tokens:
+        return text
+    words = text.split()
+    while words and counter.count(" ".join(words)) > max_tokens:
+        words = words[: max(len(words) * 9 // 10, len(words) - 1)]
+    return " ".join(words)
+
+
+def extractive_summary(memories: Iterable[Memory], max_tokens: int, counter: TokenCounter) -> str:
+    """The best-supported memories' texts, whole, joined, within ``max_tokens``."""
+    ranked = best_supported(memories)
     chosen: list[str] = []
     used = 0
     seen: set[str] = set()
@@ -71,6 +92,11 @@ class SummaryWriter:
         self._metrics = metrics
         self._running: dict[str, asyncio.Task[None]] = {}
         self._counter = TokenCounter(_ENCODING_MODEL)
+        self._condense: Condense | None = None
+
+    def use_model(self, condense: Condense) -> None:
+        """Write summaries with a model (``facts`` mode), set once at startup."""
+        self._condense = condense
 
     def consider(self, scope: Scope, profile: Profile) -> None:
         """Called when a request of ``scope`` left memories out: start writing a summary in
@@ -93,15 +119,30 @@ class SummaryWriter:
     async def _write(self, scope: Scope) -> None:
         try:
             memories = await self._memories.all(scope)
-            text = await asyncio.to_thread(
-                extractive_summary, memories, self._settings.summary_tokens, self._counter
-            )
+            text = await self._summary(memories)
             summary = Summary(text, len(memories), time.time())
             await self._profiles.change(scope, lambda p: replace(p, summary=summary))
             self._metrics.profile_summary_refreshed()
         except Exception:
             # A summary is an optimisation: the next request that overflows will ask again.
             log.exception("profile summary failed")
+
+    async def _summary(self, memories: list[Memory]) -> str:
+        limit = self._settings.summary_tokens
+        if self._condense is not None:
+            notes = await asyncio.to_thread(
+                extractive_summary, memories, MODEL_INPUT_TOKENS, self._counter
+            )
+            try:
+                written = await self._condense([notes], limit)
+            except Exception as exc:
+                log.warning(
+                    "model summary failed (%s); writing it extractively", type(exc).__name__
+                )
+            else:
+                if written.strip():
+                    return await asyncio.to_thread(within, written.strip(), limit, self._counter)
+        return await asyncio.to_thread(extractive_summary, memories, limit, self._counter)
 
     async def close(self) -> None:
         for task in list(self._running.values()):

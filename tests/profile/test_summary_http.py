@@ -10,12 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from gateway.config import parse_config
 from gateway.tokens import TokenCounter
-from tests.learning.helpers import counter, scrape, wait_until
+from tests.learning.helpers import USER, counter, learning_yaml, scrape, wait_until
+from tests.learning.helpers import chat as learning_chat
 from tests.profile.test_profile_http import block_of, chat, config, profile, section
 from tests.support.gateway import KEY, RunningGateway, gateway_in_thread
 from tests.support.memory import MemoryClient
+from tests.support.mock_upstream import mock_provider
 
 MEMORIES = 10_000
 BATCH = 1000
@@ -27,6 +31,7 @@ def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
         yield running
 
 
+@pytest.mark.slow
 def test_a_user_with_10000_memories_gets_a_summary_in_the_block(gateway: RunningGateway) -> None:
     client = MemoryClient(gateway)
     topics = ["invoice", "shipment", "warehouse", "customs", "pallet", "carrier", "refund"]
@@ -34,7 +39,9 @@ def test_a_user_with_10000_memories_gets_a_summary_in_the_block(gateway: Running
         client.add_many(
             "big",
             [
-                {"content": f"Case {i}: asked about the {topics[i % 7]} for order {i * 7919 % 100003}."}
+                {
+                    "content": f"Case {i}: asked about the {topics[i % 7]} for order {i * 7919 % 100003}."
+                }
                 for i in range(start, start + BATCH)
             ],
         )
@@ -68,3 +75,20 @@ def test_memories_due_soon_get_an_upcoming_section(gateway: RunningGateway) -> N
     assert "Annual audit" in upcoming
     assert "Support plan renewal" not in upcoming
     assert counter(scrape(gateway), "gateway_context_upcoming_items_total") == 2
+
+
+def test_in_facts_mode_the_extraction_model_writes_the_summary(tmp_path: Path) -> None:
+    written = "Runs a small logistics firm; ships pallets to Porto every week."
+    with mock_provider() as mock:
+        mock.state.script_default = {"mode": "json", "content": written}
+        raw = yaml.safe_load(learning_yaml(tmp_path, mock.base_url))
+        raw["context"] = {"budget_tokens": 120}
+        with gateway_in_thread(parse_config(yaml.safe_dump(raw), {})) as gateway:
+            MemoryClient(gateway).add_many(
+                USER, [{"content": f"Shipped pallet {i} to Porto."} for i in range(40)]
+            )
+            assert learning_chat(gateway, "Where did my pallets go?", memory="read-only")
+            assert wait_until(lambda: profile(gateway, USER)["summary"]) == written
+        asked = [r.body for r in mock.state.requests if "mock" not in r.body]
+        assert asked[0]["max_tokens"] == 150
+        assert "Shipped pallet" in asked[0]["messages"][1]["content"]
