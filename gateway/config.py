@@ -281,8 +281,6 @@ class ExtractionConfig(_Section):
     categories: tuple[str, ...] = ("preference", "fact", "role", "general")
     #: Facts the model puts in these categories are never stored.
     blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
-    #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
-    style_evidence_required: int = Field(3, ge=1, le=100)
     #: Cosine similarity at which a new fact repeats an existing memory (see the learning page).
     duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
     #: Similarity at which a new fact of the same category replaces an existing memory.

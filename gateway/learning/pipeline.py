@@ -89,12 +89,10 @@ class Pipeline:
                 )
                 if erased:
                     return "dropped"
-                if self._profile is None:
-                    await self._consolidator.apply(job.scope, job.id, facts)
-                else:
-                    # Style facts shape the profile; they are not memories of their own.
-                    memories = [fact for fact in facts if not fact.style]
-                    await self._consolidator.apply(job.scope, job.id, memories)
+                # Style facts shape the profile; they are not memories of their own.
+                memories = [fact for fact in facts if not fact.style]
+                await self._consolidator.apply(job.scope, job.id, memories)
+                if self._profile is not None:
                     transcript = Transcript.decode(job.transcript)
                     await self._profile.learn(job.scope, job.id, transcript, facts)
         except (GatewayError, EmbeddingError) as exc:

@@ -127,7 +127,7 @@ def _extractor(
 
 def _rules(settings: ExtractionConfig) -> Rules:
     thresholds = Thresholds(settings.duplicate_similarity, settings.supersede_similarity)
-    return Rules(thresholds, settings.style_evidence_required)
+    return Rules(thresholds)
 
 
 def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:

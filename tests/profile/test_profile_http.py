@@ -9,12 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gateway.config import GatewayConfig
-from tests.learning.helpers import counter, scrape, wait_until
-from tests.support.gateway import KEY, OTHER_KEY, RunningGateway, gateway_in_thread
+from tests.learning.helpers import (
+    USER,
+    counter,
+    facts_answer,
+    learning_yaml,
+    memories,
+    scrape,
+    wait_until,
+)
+from tests.learning.helpers import chat as learning_chat
+from tests.support.gateway import KEY, OTHER_KEY, RunningGateway, gateway_in_thread, start_gateway
 from tests.support.memory import MemoryClient, memory_block, memory_config
+from tests.support.mock_upstream import mock_provider
 
 ENGINEER_TURNS = [
     "Our webhook payload fails JSON schema validation at the API endpoint. Be more concise.",
@@ -59,8 +70,6 @@ def chat(
 
 
 def block_of(response: httpx.Response) -> str:
-    import orjson
-
     received = orjson.loads(response.json()["choices"][0]["message"]["content"])
     return memory_block(received)
 
@@ -232,3 +241,17 @@ def test_a_bad_personalization_header_is_a_400(gateway: RunningGateway) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "X-Personalization"
+
+
+def test_in_facts_mode_style_facts_feed_the_profile_not_the_memories(tmp_path: Path) -> None:
+    with mock_provider() as mock:
+        mock.state.script_default = facts_answer(
+            ("User prefers concise answers.", "style"), ("User keeps bees in Lisbon.", "fact")
+        )
+        with start_gateway(learning_yaml(tmp_path, mock.base_url)) as running:
+            for turn in ("How do I winter bees?", "And in spring?", "What about summer?"):
+                assert learning_chat(running, turn).status_code == 200
+            learned(running, 3)
+            brevity = profile(running, USER)["fields"]["brevity"]
+            assert (brevity["value"], brevity["evidence"]) == ("concise", 3)
+            assert [m["content"] for m in memories(running)] == ["User keeps bees in Lisbon."]
