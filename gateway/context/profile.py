@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Coroutine, Mapping
+from typing import Any, Final, TypeVar
 
 from gateway.config import GatewayConfig
 from gateway.context.budget import Candidate
@@ -27,6 +27,7 @@ from gateway.profile.upcoming import DueSoon, today
 from gateway.store.records import Scope
 from gateway.store.store import MemoryStore
 
+T = TypeVar("T")
 PROFILE: Final = "profile"
 UPCOMING: Final = "upcoming"
 log = logging.getLogger(__name__)
@@ -54,15 +55,29 @@ class Personalization:
             for tenant, settings in config.tenants.items()
         }
 
-    async def load(self, scope: Scope) -> Profile | None:
-        """The user's profile, or None when personalization is off or the store is slow."""
+    async def alongside(
+        self, scope: Scope, search: Coroutine[Any, Any, T]
+    ) -> tuple[T, Profile | None]:
+        """``search``'s result and the user's profile (None when personalization is off). A
+        cached profile costs no I/O; otherwise it is read while the memories are searched."""
         if not self._settings.enabled:
-            return None
+            return await search, None
+        profile = self._profiles.cached(scope)
+        if profile is not None:
+            return await search, self._fresh(profile)
+        found, loaded = await asyncio.gather(search, self._load(scope))
+        return found, loaded
+
+    async def _load(self, scope: Scope) -> Profile | None:
+        """The user's profile, or None when the store cannot answer within the deadline."""
         try:
             profile = await asyncio.wait_for(self._profiles.get(scope), self._timeout_s)
         except (GatewayError, TimeoutError) as exc:
             log.warning("profile unavailable (%s); answering without it", type(exc).__name__)
             return None
+        return self._fresh(profile)
+
+    def _fresh(self, profile: Profile) -> Profile:
         return profile.fresh(time.time(), self._settings.stale_after_days * 86400)
 
     def items(self, scope: Scope, profile: Profile | None) -> tuple[Candidate, ...]:

@@ -6,7 +6,6 @@ user, or ``X-Memory: off``, the messages are untouched.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 
@@ -65,8 +64,8 @@ class MemoryContext:
         if personalization is None:
             retrieved, profile = await self._retrieve(identity, chat), None
         else:
-            retrieved, profile = await asyncio.gather(
-                self._retrieve(identity, chat), personalization.load(scope)
+            retrieved, profile = await personalization.alongside(
+                scope, self._retrieve(identity, chat)
             )
         extra = personalization.items(scope, profile) if personalization else ()
         assembled = time.perf_counter()

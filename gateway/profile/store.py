@@ -44,14 +44,21 @@ class ProfileStore:
         self._cache: OrderedDict[str, tuple[Profile, float]] = OrderedDict()
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
 
+    def cached(self, scope: Scope) -> Profile | None:
+        """The user's profile if it is cached and current; no I/O."""
+        cached = self._cache.get(scope.key)
+        if cached is None or (
+            self._ttl_s is not None and time.monotonic() - cached[1] > self._ttl_s
+        ):
+            return None
+        self._cache.move_to_end(scope.key)
+        return cached[0]
+
     async def get(self, scope: Scope) -> Profile:
         """The user's profile (empty when they have none); raises ``StoreUnavailable``."""
-        cached = self._cache.get(scope.key)
-        if cached is not None and (
-            self._ttl_s is None or time.monotonic() - cached[1] <= self._ttl_s
-        ):
-            self._cache.move_to_end(scope.key)
-            return cached[0]
+        cached = self.cached(scope)
+        if cached is not None:
+            return cached
         text = await asyncio.to_thread(self._documents.get_document, scope, KIND)
         profile = Profile() if text is None else decode(text)
         self._remember(scope, profile)
