@@ -153,20 +153,13 @@ async def list_models(request: Request) -> Response:
     return _json({"object": "list", "data": data})
 
 
-def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+def _memory_endpoint(
+    name: str, api_name: str = "memory_api"
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler ``name`` of the memory API (or of another API built with memory on)."""
+
     async def endpoint(request: Request) -> Response:
-        api = _services(request).memory_api
-        if api is None:
-            raise NotFound("Memory is disabled on this gateway (memory.enabled: false).")
-        handler: Callable[[Request], Awaitable[Response]] = getattr(api, name)
-        return await handler(request)
-
-    return endpoint
-
-
-def _profile_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        api = _services(request).profile_api
+        api = getattr(_services(request), api_name)
         if api is None:
             raise NotFound("Memory is disabled on this gateway (memory.enabled: false).")
         handler: Callable[[Request], Awaitable[Response]] = getattr(api, name)
@@ -259,7 +252,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         *(
             HTTPRoute(
                 PROFILE_PATH,
-                _profile_endpoint(method.lower()),
+                _memory_endpoint(method.lower(), "profile_api"),
                 methods=[method],
                 name=f"profile-{method.lower()}",
             )

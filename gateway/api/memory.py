@@ -49,9 +49,7 @@ class MemoryAPI:
         self._max_body_bytes = max_body_bytes
 
     def _scope(self, request: Request) -> Scope:
-        principal = self._auth.authenticate(request.headers)
-        user = check_user_id(request.path_params["user_id"], "user_id")
-        return Scope(principal.tenant, user)
+        return user_scope(self._auth, request)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         return parse_json_object(await read_body(request, self._max_body_bytes))
@@ -211,6 +209,13 @@ class MemoryAPI:
                 param=param,
             )
         return value
+
+
+def user_scope(authenticator: Authenticator, request: Request) -> Scope:
+    """The user the path names, within the tenant of the caller's key."""
+    principal = authenticator.authenticate(request.headers)
+    user = check_user_id(request.path_params["user_id"], "user_id")
+    return Scope(principal.tenant, user)
 
 
 def _changed(memory: Memory, changes: Mapping[str, Any]) -> Memory:

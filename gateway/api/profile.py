@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.memory import user_scope
 from gateway.errors import InvalidRequest
 from gateway.observability import Metrics
 from gateway.profile.model import (
@@ -29,7 +30,6 @@ from gateway.profile.model import (
 )
 from gateway.profile.store import ProfileStore
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.identity import check_user_id
 from gateway.proxy.request import parse_json_object, read_body
 from gateway.store.records import Scope
 
@@ -51,9 +51,7 @@ class ProfileAPI:
         self._max_body_bytes = max_body_bytes
 
     def _scope(self, request: Request) -> Scope:
-        principal = self._auth.authenticate(request.headers)
-        user = check_user_id(request.path_params["user_id"], "user_id")
-        return Scope(principal.tenant, user)
+        return user_scope(self._auth, request)
 
     async def get(self, request: Request) -> Response:
         scope = self._scope(request)

@@ -36,17 +36,7 @@ LIST_FIELDS: Final = ("stack",)
 MAX_STACK_ITEMS: Final = 20
 MAX_STACK_ITEM_CHARS: Final = 64
 #: Every field, in the order the profile section renders them.
-FIELDS: Final = (
-    "expertise",
-    "brevity",
-    "format",
-    "tone",
-    "language",
-    "role",
-    "stack",
-    "followup",
-    "instructions",
-)
+FIELDS: Final = (*CHOICES, "language", "role", *LIST_FIELDS, "followup", "instructions")
 #: Observation ids kept per field: enough to explain a value, bounded however long the user stays.
 MAX_OBSERVATIONS: Final = 16
 
