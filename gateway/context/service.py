@@ -97,9 +97,11 @@ async def start_memory(
     profiles = ProfileStore(
         backend, ttl_s=SHARED_PROFILE_TTL_S if config.server.workers > 1 else None
     )
-    # The profile and its summary go with the user's memories.
-    store.before_erase(profiles.erase)
     summaries = SummaryWriter(store, profiles, config.personalization, metrics)
+    # The profile and its summary go with the user's memories (learning erases the profile
+    # again once the user's running job is done).
+    store.before_erase(summaries.forget)
+    store.before_erase(profiles.erase)
     stack.push_async_callback(summaries.close)
     personalization = Personalization(config, profiles, store, summaries)
     context = MemoryContext(config, retriever, metrics, personalization)

@@ -24,6 +24,7 @@ from gateway.learning.similarity import Thresholds
 from gateway.learning.summarize import model_condense
 from gateway.learning.worker import Workers, WorkerSettings
 from gateway.observability import Metrics
+from gateway.profile.store import ProfileStore
 from gateway.store.embedding import Embedder
 from gateway.store.index import Vector
 from gateway.store.records import Scope
@@ -68,7 +69,7 @@ async def start_learning(
     consolidator = Consolidator(
         memory.store, _embedding(memory.embedder, cpu), _rules(settings), metrics
     )
-    memory.store.before_erase(_forgetting(journal, consolidator))
+    memory.store.before_erase(_forgetting(journal, consolidator, memory.profiles))
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
@@ -101,12 +102,16 @@ def _store_in_process(config: GatewayConfig) -> bool:
     return store.url is None and store.runs_in == "gateway"
 
 
-def _forgetting(journal: Journal, consolidator: Consolidator) -> Callable[[Scope], Awaitable[None]]:
+def _forgetting(
+    journal: Journal, consolidator: Consolidator, profiles: ProfileStore
+) -> Callable[[Scope], Awaitable[None]]:
     async def forget(scope: Scope) -> None:
         # Under the consolidation lock: a job of this user running here finishes first, and
-        # anything queued for them is gone before their memories are.
+        # anything queued for them is gone before their memories are. The profile is erased
+        # here too, since a job that was running may have written it since its own erase hook.
         async with consolidator.lock(scope):
             await journal.call(journal.forget, scope, time.time())
+            await profiles.erase(scope)
 
     return forget
 

@@ -144,6 +144,14 @@ class SummaryWriter:
                     return await asyncio.to_thread(within, written.strip(), limit, self._counter)
         return await asyncio.to_thread(extractive_summary, memories, limit, self._counter)
 
+    async def forget(self, scope: Scope) -> None:
+        """Before the user is erased: let a summary being written for them finish first, so
+        it cannot bring their profile back afterwards."""
+        task = self._running.get(scope.key)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
     async def close(self) -> None:
         for task in list(self._running.values()):
             task.cancel()
