@@ -37,13 +37,8 @@ MODEL_INPUT_TOKENS = 4000
 Condense = Callable[[Sequence[str], int], Awaitable[str]]
 
 
-def best_supported(memories: Iterable[Memory]) -> list[Memory]:
-    """Active memories, the most evidence first, then the most recently seen."""
-    return sorted(
-        (m for m in memories if m.status == "active"),
-        key=lambda m: (m.evidence, m.seen_at),
-        reverse=True,
-    )
+#: The best-supported memories a summary is made from: far more than 150 tokens' worth.
+CANDIDATES = 400
 
 
 def within(text: str, max_tokens: int, counter: TokenCounter) -> str:
@@ -56,9 +51,8 @@ def within(text: str, max_tokens: int, counter: TokenCounter) -> str:
     return " ".join(words)
 
 
-def extractive_summary(memories: Iterable[Memory], max_tokens: int, counter: TokenCounter) -> str:
-    """The best-supported memories' texts, whole, joined, within ``max_tokens``."""
-    ranked = best_supported(memories)
+def extractive_summary(ranked: Iterable[Memory], max_tokens: int, counter: TokenCounter) -> str:
+    """The texts of ``ranked`` memories (best first), whole, joined, within ``max_tokens``."""
     chosen: list[str] = []
     used = 0
     seen: set[str] = set()
@@ -118,9 +112,10 @@ class SummaryWriter:
 
     async def _write(self, scope: Scope) -> None:
         try:
-            memories = await self._memories.all(scope)
-            text = await self._summary(memories)
-            summary = Summary(text, len(memories), time.time())
+            index = await self._memories.index(scope)
+            count, ranked = len(index), index.best_supported(CANDIDATES)
+            text = await self._summary(ranked)
+            summary = Summary(text, count, time.time())
             await self._profiles.change(scope, lambda p: replace(p, summary=summary))
             self._metrics.profile_summary_refreshed()
         except Exception:
