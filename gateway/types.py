@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 MemoryMode = Literal["on", "read-only", "off"]
-RetrievalMode = Literal["hybrid", "dense"]
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)
