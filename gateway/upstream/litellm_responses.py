@@ -36,13 +36,14 @@ class LiteLLMResponses:
 
 
 async def _call(route: Route, body: dict[str, Any], *, stream: bool) -> Any:
+    litellm = load_litellm()
     try:
-        return await load_litellm().aresponses(**_arguments(route, body, stream=stream))
+        return await litellm.aresponses(**_arguments(route, body, stream=stream))
+    except litellm.LiteLLMUnknownProvider as exc:
+        # litellm has neither a Responses API nor a chat API to bridge to for this provider.
+        raise unsupported(route) from exc
     except openai.OpenAIError as exc:
         raise translate(route, exc) from exc
-    except (NotImplementedError, ValueError) as exc:
-        # What litellm raises when it has neither a Responses API nor a bridge for a provider.
-        raise unsupported(route) from exc
 
 
 class LiteLLMEvents:

@@ -165,13 +165,14 @@ def test_echo_shows_what_goes_upstream(client: openai.OpenAI) -> None:
 
 @pytest.fixture(scope="module")
 def bridged(mock_server: RunningMock) -> Iterator[RunningGateway]:
-    """Models served through litellm: one whose provider has a Responses API (bytes via litellm's
-    native call) and one whose provider has only a chat API (litellm's Responses bridge)."""
+    """Models served through litellm: one whose provider has only a chat API (litellm's
+    Responses bridge), and one whose provider litellm cannot serve on this endpoint at all."""
     base, key = mock_server.base_url, "sk-provider-secret-123"
     yaml = f"""
 auth: {{keys: [{{key: {KEY}, tenant: acme}}]}}
 models:
   - {{name: bridge, model: mistral/mock-model, api_base: "{base}", api_key: {key}, retries: 0}}
+  - {{name: speech, model: elevenlabs/voice, api_key: {key}, retries: 0}}
 memory: {{enabled: false}}
 """
     with start_gateway(yaml) as running:
@@ -193,3 +194,16 @@ def test_a_chat_only_provider_goes_through_litellms_bridge(
     assert [r.path for r in mock.state.requests] == ["/v1/chat/completions"] * 2
     messages = mock.state.requests[0].body["messages"]
     assert messages[0] == {"role": "system", "content": "Brief."}
+
+
+@pytest.mark.slow
+def test_a_provider_litellm_cannot_serve_is_a_clear_400(bridged: RunningGateway) -> None:
+    response = httpx.post(
+        f"{bridged.base_url}/responses",
+        json={"model": "speech", "input": "hi"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "model"
+    assert "'speech'" in error["message"] and "/v1/responses" in error["message"]
