@@ -10,7 +10,9 @@ import openai
 import orjson
 import pytest
 
+from tests.learning.helpers import counter, scrape
 from tests.support.gateway import KEY, RunningGateway, start_gateway
+from tests.support.mock_responses import USAGE
 from tests.support.mock_upstream import RunningMock
 
 
@@ -207,3 +209,25 @@ def test_a_provider_litellm_cannot_serve_is_a_clear_400(bridged: RunningGateway)
     error = response.json()["error"]
     assert error["param"] == "model"
     assert "'speech'" in error["message"] and "/v1/responses" in error["message"]
+
+
+def test_counted_in_the_same_metrics_as_chat(
+    client: openai.OpenAI, gateway: RunningGateway
+) -> None:
+    before = scrape(gateway)
+    client.responses.create(model="mock", input="hi")
+    list(client.responses.create(model="mock", input="hi", stream=True))
+    after = scrape(gateway)
+
+    def grew(name: str, **labels: str) -> float:
+        return counter(after, name, **labels) - counter(before, name, **labels)
+
+    requests = "gateway_requests_total"
+    assert grew(requests, model="mock", status_code="200", stream="false") == 1
+    assert grew(requests, model="mock", status_code="200", stream="true") == 1
+    # Usage in the Responses API's names (input/output tokens), from the body and the stream.
+    assert grew("gateway_tokens_total", model="mock", kind="prompt") == 2 * USAGE["input_tokens"]
+    assert (
+        grew("gateway_tokens_total", model="mock", kind="completion") == 2 * USAGE["output_tokens"]
+    )
+    assert grew("gateway_time_to_first_token_seconds_count", model="mock") == 1
