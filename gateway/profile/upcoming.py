@@ -7,6 +7,7 @@ the user does something.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,32 +40,48 @@ def _parse(text: str) -> date | None:
         return None
 
 
+#: Users with more memories than this are scanned on a worker thread, not on the event loop.
+INLINE_SCAN = 2000
+_Version = tuple[int, int, int]
+
+
 class DueSoon:
     """The dated memories of each user's index, found once per version of the index, so a
-    request scans a user's memories only after they changed."""
+    request scans a user's memories only after they changed. A large user is scanned on a
+    worker thread while requests go on with the dates found before."""
 
     def __init__(self) -> None:
-        self._dated: OrderedDict[str, tuple[int, int, int, list[tuple[date, Memory]]]] = (
-            OrderedDict()
-        )
+        self._dated: OrderedDict[str, tuple[_Version, list[tuple[date, Memory]]]] = OrderedDict()
+        self._scanning: dict[str, asyncio.Task[None]] = {}
 
     def within(self, key: str, index: UserIndex, today: date, days: int) -> Sequence[Memory]:
         version = (id(index), index.seq, len(index))
         cached = self._dated.get(key)
-        if cached is None or cached[:3] != version:
-            dated = [
-                (due, m)
-                for m in index.memories()
-                if m.status == "active" and (due := due_date(m)) is not None
-            ]
-            cached = (*version, dated)
-            self._dated[key] = cached
-            while len(self._dated) > _CACHED_USERS:
-                self._dated.popitem(last=False)
+        if cached is None or cached[0] != version:
+            if len(index) <= INLINE_SCAN:
+                self._remember(key, version, _scan(index))
+            elif key not in self._scanning:
+                task = asyncio.ensure_future(self._scan_later(key, version, index))
+                self._scanning[key] = task
+                task.add_done_callback(lambda _: self._scanning.pop(key, None))
+        found = self._dated.get(key)
+        if found is None:
+            return []
         self._dated.move_to_end(key)
-        return [
-            m for due, m in sorted(cached[3], key=lambda d: d[0]) if 0 <= (due - today).days <= days
-        ]
+        return [m for due, m in found[1] if 0 <= (due - today).days <= days]
+
+    async def _scan_later(self, key: str, version: _Version, index: UserIndex) -> None:
+        self._remember(key, version, await asyncio.to_thread(_scan, index))
+
+    def _remember(self, key: str, version: _Version, dated: list[tuple[date, Memory]]) -> None:
+        self._dated[key] = (version, dated)
+        while len(self._dated) > _CACHED_USERS:
+            self._dated.popitem(last=False)
+
+
+def _scan(index: UserIndex) -> list[tuple[date, Memory]]:
+    dated = [(due, m) for m in index.memories() if m.status == "active" and (due := due_date(m))]
+    return sorted(dated, key=lambda pair: pair[0])
 
 
 def today() -> date:
