@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,10 +15,19 @@ from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
+from gateway.proxy.cohort import Cohorts
 from gateway.proxy.identity import resolve_identity
 from gateway.proxy.request import parse_chat, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
-from gateway.types import ChatRequest, Handoff, Identity, Prepared
+from gateway.types import (
+    ChatRequest,
+    ExchangeLog,
+    ExchangeRef,
+    Handoff,
+    Identity,
+    NoExchangeLog,
+    Prepared,
+)
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
 
@@ -46,6 +56,8 @@ class Exchange:
     started: float
     #: When the request was ready to go upstream.
     ready: float
+    #: The ``x-request-id`` the client is told (the provider's, else one of ours).
+    request_id: str = ""
 
     @property
     def body(self) -> dict[str, Any]:
@@ -64,7 +76,11 @@ class ChatCompletions:
         handoff: Handoff,
         metrics: Metrics,
         max_body_bytes: int,
+        cohorts: Cohorts | None = None,
+        exchanges: ExchangeLog | None = None,
     ) -> None:
+        self._cohorts = cohorts
+        self._exchanges = exchanges or NoExchangeLog()
         self._auth = authenticator
         self._registry = registry
         self._forwarder = forwarder
@@ -81,6 +97,8 @@ class ChatCompletions:
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
+        if self._cohorts is not None:
+            identity = self._cohorts.assign(identity, request.headers, principal)
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
         exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter())
@@ -95,11 +113,13 @@ class ChatCompletions:
         route, reply = await self._forwarder.complete(exchange.chain, exchange.body)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
-        text, usage = _read_reply(reply.body)
+        text, usage, completion_id = _read_reply(reply.body)
+        exchange.request_id = _request_id(reply.headers)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
-        self._learn(exchange, text)
+        self._learn(exchange, text, completion_id)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
         headers = {**reply.headers, **exchange.prepared.headers, **overhead}
+        headers.update(self._cohort_headers(exchange))
         # Accounting waits until the client has the answer.
         after = BackgroundTask(self._account, exchange, route, text, usage)
         return Response(
@@ -111,18 +131,20 @@ class ChatCompletions:
         route, stream = await self._forwarder.stream(exchange.chain, exchange.body)
         self._metrics.upstream(route.name, route.provider, time.perf_counter() - sent)
         overhead = self._overhead(exchange, sent, 0.0)
+        exchange.request_id = _request_id(stream.headers)
 
         def complete(tap: StreamTap) -> None:
             if tap.first_token_at is not None:
                 first = tap.first_token_at - exchange.started
                 self._metrics.time_to_first_token(route.name, first)
-            self._learn(exchange, tap.text)
+            self._learn(exchange, tap.text, tap.completion_id)
             self._account_now(exchange, route, tap.text, tap.usage)
 
         def abort(reason: str, tap: StreamTap) -> None:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
+        headers.update(self._cohort_headers(exchange))
         return StreamResponse(stream, headers, complete, abort)
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
@@ -132,10 +154,20 @@ class ChatCompletions:
         self._metrics.overhead("total", seconds)
         return {"x-gateway-overhead-ms": f"{seconds * 1000:.3f}"}
 
-    def _learn(self, exchange: Exchange, text: str) -> None:
-        """Once the whole answer has passed: hand it to learning."""
-        if exchange.identity.learns:
-            self._handoff.submit(exchange.identity, exchange.chat, text)
+    def _cohort_headers(self, exchange: Exchange) -> dict[str, str]:
+        """Which cohort answered, and the id to rate the answer by (``POST /v1/feedback``)."""
+        headers = {"x-request-id": exchange.request_id}
+        if self._cohorts is not None and exchange.identity.user is not None:
+            headers["x-memory-cohort"] = exchange.identity.cohort
+        return headers
+
+    def _learn(self, exchange: Exchange, text: str, completion_id: str | None) -> None:
+        """Once the whole answer has passed: record the exchange and hand it to learning."""
+        identity = exchange.identity
+        self._exchanges.record(identity, exchange.chat, exchange.request_id, completion_id)
+        if identity.learns:
+            ref = ExchangeRef(exchange.request_id, identity.cohort, exchange.prepared.injected_ids)
+            self._handoff.submit(identity, exchange.chat, text, ref)
 
     async def _account(
         self, exchange: Exchange, route: Route, text: str, usage: Mapping[str, Any] | None
@@ -157,17 +189,28 @@ class ChatCompletions:
             self._metrics.context_utilization(ratio)
 
 
-def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None]:
-    """The text of choice 0 and the usage of a complete answer (empty when unreadable)."""
+def _request_id(headers: Mapping[str, str]) -> str:
+    """The provider's request id when it sent one (so both sides name the request alike),
+    else a new one."""
+    for name, value in headers.items():
+        if name.lower() == "x-request-id" and value:
+            return value
+    return f"req-{uuid.uuid4().hex}"
+
+
+def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None, str | None]:
+    """The text of choice 0, the usage and the id of a complete answer (empty when
+    unreadable)."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return "", None
+        return "", None, None
     if not isinstance(parsed, dict):
-        return "", None
+        return "", None, None
     usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
+    completion_id = parsed.get("id") if isinstance(parsed.get("id"), str) else None
     try:
         content = parsed["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
         content = None
-    return (content if isinstance(content, str) else ""), usage
+    return (content if isinstance(content, str) else ""), usage, completion_id
