@@ -73,16 +73,21 @@ class Rated:
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
-    """One exchange as the report reads it."""
+class Totals:
+    """One cohort's exchanges summed, as the report reads them."""
 
-    tenant: str
     cohort: str
-    at: float
-    reaction: bool
+    exchanges: int
+    #: Restated facts by cause, and the sum of squares of each exchange's count (for the
+    #: variance of the per-exchange rate).
     restated: dict[str, int]
-    rating: str | None
-    score: int | None
+    restated_squares: int
+    reactions: int
+    ups: int
+    downs: int
+    scores: int
+    score_sum: int
+    score_squares: int
 
 
 class Outcomes:
@@ -162,21 +167,31 @@ class Outcomes:
             ).rowcount
         )
 
-    def rows(self, since: float, tenant: str | None = None) -> list[Row]:
-        """Every exchange since ``since`` (of one tenant, or all)."""
-        sql = (
-            "SELECT tenant, cohort, at, reaction, retrieval_miss, ignored, holdout, rating, "
-            "score FROM exchanges WHERE at >= ?"
+    def totals(self, since: float, tenant: str | None = None) -> list[Totals]:
+        """Each cohort's exchanges since ``since`` (of one tenant, or all), summed."""
+        restated = "(retrieval_miss + ignored + holdout)"
+        sums = (
+            "retrieval_miss",
+            "ignored",
+            "holdout",
+            f"{restated} * {restated}",
+            "reaction",
+            "rating = 'up'",
+            "rating = 'down'",
+            "score IS NOT NULL",
+            "score",
+            "score * score",
         )
+        columns = ", ".join(f"COALESCE(SUM({term}), 0)" for term in sums)
+        sql = f"SELECT cohort, COUNT(*), {columns} FROM exchanges WHERE at >= ?"
         parameters: tuple[Any, ...] = (since,)
         if tenant is not None:
             sql += " AND tenant = ?"
             parameters = (since, tenant)
+        rows = self._db.execute(sql + " GROUP BY cohort ORDER BY cohort DESC", parameters)
         return [
-            Row(
-                t, cohort, at, bool(reaction), dict(zip(CAUSES, counts, strict=True)), rating, score
-            )
-            for t, cohort, at, reaction, *counts, rating, score in self._db.execute(sql, parameters)
+            Totals(cohort, n, dict(zip(CAUSES, (miss, ign, held), strict=True)), *rest)
+            for cohort, n, miss, ign, held, *rest in rows
         ]
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from gateway.learning.minimise import (
 )
 from gateway.learning.outcomes import decode_exchange
 from gateway.learning.pacing import Pacer
+from gateway.learning.reactions import Reactions
 from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
@@ -69,7 +70,9 @@ class Pipeline:
         *,
         executor: Executor | None = None,
         on_restated: OnRestated | None = None,
+        reactions: Reactions | None = None,
     ) -> None:
+        self._reactions = reactions
         self._journal = journal
         self._on_restated = on_restated
         #: Where scrubbing and minimising run (None: asyncio's default threads).
@@ -122,6 +125,11 @@ class Pipeline:
         return await self._compute(minimise, raw, self._policy)
 
     def _salient(self, turns: tuple[str, ...]) -> tuple[str, ...]:
+        if self._reactions is not None:
+            stripped = [self._reactions.without(turn) for turn in turns]
+            for _ in range(stripped.count("")):
+                self._metrics.turn_skipped("acknowledgement")
+            turns = tuple(turn for turn in stripped if turn)
         salient = salient_turns(turns)
         for reason in salient.skipped:
             self._metrics.turn_skipped(reason)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 _SPACES = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 
 
@@ -26,3 +27,13 @@ class Reactions:
     def positive(self, turns: Iterable[str]) -> bool:
         """Whether any of ``turns`` holds one of the phrases."""
         return any(phrase in fold(turn) for turn in turns for phrase in self._phrases)
+
+    def without(self, turn: str) -> str:
+        """``turn`` without its sentences that hold a phrase: thanking us for remembering says
+        nothing about the user, and stored it would come back as a "restated fact"."""
+        kept = [
+            sentence
+            for sentence in _SENTENCE_END.split(turn)
+            if not any(phrase in fold(sentence) for phrase in self._phrases)
+        ]
+        return " ".join(kept).strip()

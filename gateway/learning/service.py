@@ -82,6 +82,7 @@ async def start_learning(
         metrics,
         executor=cpu,
         on_restated=on_restated,
+        reactions=Reactions(config.personalization.positive_phrases),
     )
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
