@@ -33,6 +33,7 @@ from gateway.observability.labels import (
     TOKEN_KINDS,
     UPSTREAM_ERROR_KINDS,
     WRITE_ACTIONS,
+    bounded,
     provider_label,
     status_label,
 )
@@ -273,7 +274,7 @@ class Metrics:
                 ["cohort", "rating"],
                 registry=registry,
             ),
-            COHORTS,
+            [*COHORTS, OTHER],
             FEEDBACK_RATINGS,
         )
         self._restated = _pairs(
@@ -284,7 +285,7 @@ class Metrics:
                 ["cohort", "cause"],
                 registry=registry,
             ),
-            COHORTS,
+            [*COHORTS, OTHER],
             RESTATED_CAUSES,
         )
         self._reactions = _singles(
@@ -405,11 +406,13 @@ class Metrics:
         _pick(self._exchanges, cohort, OTHER).inc()
 
     def feedback(self, cohort: str, rating: str) -> None:
-        _pick(self._feedback, (cohort, rating), (cohort, OTHER)).inc()
+        fallback = (bounded(cohort, COHORTS), OTHER)
+        _pick(self._feedback, (cohort, rating), fallback).inc()
 
     def restated_facts(self, cohort: str, cause: str, count: int = 1) -> None:
         if count > 0:
-            _pick(self._restated, (cohort, cause), (cohort, OTHER)).inc(count)
+            fallback = (bounded(cohort, COHORTS), OTHER)
+            _pick(self._restated, (cohort, cause), fallback).inc(count)
 
     def positive_reaction(self, cohort: str) -> None:
         _pick(self._reactions, cohort, OTHER).inc()

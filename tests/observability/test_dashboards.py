@@ -24,7 +24,7 @@ from tests.support.mock_upstream import RunningMock
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
-ROWS = ["Traffic", "Latency", "Memory", "Context budget", "Extraction", "Errors"]
+ROWS = ["Traffic", "Latency", "Memory", "Context budget", "Extraction", "Personalization", "Errors"]
 
 #: What Grafana would put in place of its variables. Windows span the whole test, so every
 #: increase since the first scrape counts however slowly a loaded machine runs it.
@@ -118,6 +118,21 @@ def drive(gateway: RunningGateway, wave: int) -> None:
                 "/chat/completions", json={"messages": messages, **body}, headers=headers
             )
             assert response.status_code == status, (body, response.text)
+        react_and_rate(client, headers | {"Authorization": f"Bearer {KEY}"})
+
+
+def react_and_rate(client: httpx.Client, headers: dict[str, str]) -> None:
+    """A user thanking us for remembering, and ratings of the answer: a thumb and a score."""
+    thanks = [{"role": "user", "content": "Thanks for remembering my bees!"}]
+    response = client.post(
+        "/chat/completions", json={"model": "echo", "messages": thanks}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    for rating in ({"rating": "up"}, {"rating": "down"}, {"score": 4}):
+        rated = client.post(
+            "/feedback", json={"id": response.json()["id"], **rating}, headers=headers
+        )
+        assert rated.status_code == 200, rated.text
 
 
 def remember(gateway: RunningGateway) -> None:
