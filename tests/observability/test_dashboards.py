@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.api.report import query_prometheus
 from tests.observability.prometheus import Prometheus, PromQLError, running_prometheus
 from tests.observability.test_endpoint import metrics_yaml
 from tests.observability.test_metrics import FAMILIES
@@ -202,3 +203,13 @@ def test_the_model_variable_finds_models(scraped: Prometheus) -> None:
     assert match is not None
     metric, label = match.groups()
     assert scraped.label_values(label, metric)
+
+
+@pytest.mark.slow
+def test_the_report_reads_the_cohorts_counters_from_prometheus(scraped: Prometheus) -> None:
+    found = query_prometheus(scraped.url, "5m")
+    # Two waves of traffic by one user in the memory cohort, each thanked and rated once.
+    assert found["exchanges"]["memory"] > 0
+    assert found["thumbs_up"]["memory"] > 0
+    assert found["thumbs_down"]["memory"] > 0
+    assert found["positive_reactions"]["memory"] > 0
