@@ -107,7 +107,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             config.server.max_body_bytes,
         )
         checks["memory_store"] = _store_check(memory)
-        outcomes, outcome_log = start_outcomes(config, metrics, stack)
+        outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
         cohorts, exchanges = Cohorts(config.personalization, config.tenants), outcome_log
         feedback_api = FeedbackAPI(
             authenticator,

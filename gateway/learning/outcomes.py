@@ -27,6 +27,7 @@ import orjson
 from gateway.learning.reactions import Reactions
 from gateway.learning.transcript import new_user_turns
 from gateway.observability import Metrics
+from gateway.store.records import Scope
 from gateway.types import ChatRequest, Cohort, ExchangeRef, Identity
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,14 @@ class Outcomes:
             (*(causes[cause] for cause in CAUSES), tenant, request_id),
         )
 
+    def forget(self, tenant: str, digest: str) -> int:
+        """The user is being erased: their rows go too (the report loses their exchanges)."""
+        return int(
+            self._db.execute(
+                "DELETE FROM exchanges WHERE tenant = ? AND user_digest = ?", (tenant, digest)
+            ).rowcount
+        )
+
     def purge(self, now: float) -> int:
         return int(
             self._db.execute(
@@ -250,6 +259,10 @@ class OutcomeLog:
             )
         except sqlite3.Error as exc:
             log.warning("personalization record not written (%s)", type(exc).__name__)
+
+    async def forget(self, scope: Scope) -> None:
+        """A ``MemoryStore.before_erase`` hook."""
+        self._outcomes.forget(scope.tenant, user_digest(scope.tenant, scope.user))
 
     def restated(self, tenant: str, exchange: ExchangeRef, memory_ids: Sequence[str]) -> None:
         causes = causes_of(exchange, memory_ids)

@@ -91,16 +91,19 @@ async def start_learning(
 
 
 def start_outcomes(
-    config: GatewayConfig, metrics: Metrics, stack: AsyncExitStack
+    config: GatewayConfig, memory: MemoryServices, metrics: Metrics, stack: AsyncExitStack
 ) -> tuple[Outcomes, OutcomeLog]:
-    """The personalization records beside the journal, and the log that writes them."""
+    """The personalization records beside the journal, and the log that writes them (and
+    forgets a user who is erased)."""
     settings = config.personalization
     outcomes = Outcomes(
         config.memory.store.state_dir / OUTCOMES_DB,
         retention_s=settings.retention_days * 86_400.0,
     )
     stack.callback(outcomes.close)
-    return outcomes, OutcomeLog(outcomes, Reactions(settings.positive_phrases), metrics)
+    outcome_log = OutcomeLog(outcomes, Reactions(settings.positive_phrases), metrics)
+    memory.store.before_erase(outcome_log.forget)
+    return outcomes, outcome_log
 
 
 def _embedding(embedder: Embedder, thread: Executor) -> Embed:

@@ -153,3 +153,15 @@ def test_without_memory_feedback_is_a_404(tmp_path: Path) -> None:
     with gateway_in_thread(memory_config(tmp_path, memory={"enabled": False})) as running:
         response = rate(running, {"id": "x", "rating": "up"})
         assert response.status_code == 404
+
+
+def test_erasing_a_user_erases_their_records(gateway: RunningGateway, state: Path) -> None:
+    complete(gateway)
+    with sqlite3.connect(state / "state" / OUTCOMES_DB) as db:
+        assert db.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0] > 0
+    erased = httpx.delete(
+        f"{gateway.base_url}/users/{USER}/memories", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert erased.status_code == 200, erased.text
+    with sqlite3.connect(state / "state" / OUTCOMES_DB) as db:
+        assert db.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0] == 0
