@@ -244,8 +244,8 @@ class OutcomeLog:
     def record(
         self, identity: Identity, chat: ChatRequest, request_id: str, completion_id: str | None
     ) -> None:
-        if identity.user is None:
-            return
+        if identity.user is None or identity.mode == "off":
+            return  # the client chose no memory: not part of the comparison
         cohort = identity.cohort
         # The text is read here and nowhere kept: only whether it matched.
         reaction = self._reactions.positive(new_user_turns(chat.messages))

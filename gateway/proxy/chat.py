@@ -119,7 +119,7 @@ class ChatCompletions:
         self._learn(exchange, text, completion_id)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
         headers = {**reply.headers, **exchange.prepared.headers, **overhead}
-        headers.update(self._cohort_headers(exchange))
+        headers.update(self._cohort_headers(exchange, reply.headers))
         # Accounting waits until the client has the answer.
         after = BackgroundTask(self._account, exchange, route, text, usage)
         return Response(
@@ -144,7 +144,7 @@ class ChatCompletions:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
-        headers.update(self._cohort_headers(exchange))
+        headers.update(self._cohort_headers(exchange, stream.headers))
         return StreamResponse(stream, headers, complete, abort)
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
@@ -154,9 +154,10 @@ class ChatCompletions:
         self._metrics.overhead("total", seconds)
         return {"x-gateway-overhead-ms": f"{seconds * 1000:.3f}"}
 
-    def _cohort_headers(self, exchange: Exchange) -> dict[str, str]:
-        """Which cohort answered, and the id to rate the answer by (``POST /v1/feedback``)."""
-        headers = {"x-request-id": exchange.request_id}
+    def _cohort_headers(self, exchange: Exchange, passed: Mapping[str, str]) -> dict[str, str]:
+        """Which cohort answered, and the id to rate the answer by (``POST /v1/feedback``),
+        unless the provider's own ``x-request-id`` is passed on already."""
+        headers = {} if _find(passed, "x-request-id") else {"x-request-id": exchange.request_id}
         if self._cohorts is not None and exchange.identity.user is not None:
             headers["x-memory-cohort"] = exchange.identity.cohort
         return headers
@@ -189,13 +190,18 @@ class ChatCompletions:
             self._metrics.context_utilization(ratio)
 
 
+def _find(headers: Mapping[str, str], wanted: str) -> str | None:
+    """A header's value whatever the case of its name (providers' headers keep theirs)."""
+    for name, value in headers.items():
+        if name.lower() == wanted and value:
+            return value
+    return None
+
+
 def _request_id(headers: Mapping[str, str]) -> str:
     """The provider's request id when it sent one (so both sides name the request alike),
     else a new one."""
-    for name, value in headers.items():
-        if name.lower() == "x-request-id" and value:
-            return value
-    return f"req-{uuid.uuid4().hex}"
+    return _find(headers, "x-request-id") or f"req-{uuid.uuid4().hex}"
 
 
 def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None, str | None]:

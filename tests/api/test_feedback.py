@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from gateway.learning.outcomes import OUTCOMES_DB
@@ -165,3 +166,27 @@ def test_erasing_a_user_erases_their_records(gateway: RunningGateway, state: Pat
     assert erased.status_code == 200, erased.text
     with sqlite3.connect(state / "state" / OUTCOMES_DB) as db:
         assert db.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0] == 0
+
+
+def test_a_streamed_completion_is_rated_by_its_id(gateway: RunningGateway) -> None:
+    headers = {"Authorization": f"Bearer {KEY}", "X-User-Id": USER}
+    body = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    with httpx.stream(
+        "POST", f"{gateway.base_url}/chat/completions", json=body, headers=headers
+    ) as response:
+        assert response.headers["x-memory-cohort"] == "memory"
+        lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+    completion_id = orjson.loads(lines[0].removeprefix("data: "))["id"]
+    rated = rate(gateway, {"id": completion_id, "rating": "up"})
+    assert rated.status_code == 200, rated.text
+    assert rated.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_an_exchange_with_memory_off_is_not_part_of_the_comparison(gateway: RunningGateway) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "echo", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"Authorization": f"Bearer {KEY}", "X-User-Id": USER, "X-Memory": "off"},
+    )
+    assert response.status_code == 200
+    assert rate(gateway, {"id": response.json()["id"], "rating": "up"}).status_code == 404
