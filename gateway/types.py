@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 MemoryMode = Literal["on", "read-only", "off"]
-RetrievalMode = Literal["hybrid", "dense"]
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
 #: Which side of the personalization experiment a user is on (``gateway.proxy.cohort``).
 Cohort = Literal["memory", "holdout"]
 
