@@ -61,6 +61,9 @@ class Prepared:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
+    #: The rendered memory block itself, for endpoints that place it elsewhere than in
+    #: ``messages`` (the Responses API's ``instructions``); empty when nothing was injected.
+    block: str = ""
     #: The injected memories' ids, for telling a restated fact's cause.
     injected_ids: tuple[str, ...] = ()
 

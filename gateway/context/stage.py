@@ -68,6 +68,7 @@ class MemoryContext:
             headers=headers,
             injected=tuple(item.content for item in memories),
             injected_ids=tuple(item.memory_id for item in memories if item.memory_id),
+            block=selection.block,
         )
 
     async def _retrieve(self, identity: Identity, chat: ChatRequest) -> Retrieved:

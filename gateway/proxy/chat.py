@@ -1,4 +1,8 @@
-"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together."""
+"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together.
+
+The same stages serve every endpoint with memory; what differs between endpoints (the body's
+shape, where the memories go, how the answer reads) is the ``Dialect`` the orchestrator is
+given (``gateway.proxy.dialect``)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,8 +19,9 @@ from starlette.responses import Response
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.cohort import Cohorts
+from gateway.proxy.dialect import CHAT, Dialect, answer_id
 from gateway.proxy.identity import resolve_identity
-from gateway.proxy.request import parse_chat, read_body
+from gateway.proxy.request import read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import (
     ChatRequest,
@@ -56,13 +60,10 @@ class Exchange:
     started: float
     #: When the request was ready to go upstream.
     ready: float
+    #: The body to send upstream, memories included.
+    body: dict[str, Any]
     #: The ``x-request-id`` the client is told (the provider's, else one of ours).
     request_id: str = ""
-
-    @property
-    def body(self) -> dict[str, Any]:
-        messages = self.prepared.messages
-        return self.chat.body if messages is None else {**self.chat.body, "messages": messages}
 
 
 class ChatCompletions:
@@ -78,6 +79,7 @@ class ChatCompletions:
         max_body_bytes: int,
         cohorts: Cohorts | None = None,
         exchanges: ExchangeLog | None = None,
+        dialect: Dialect = CHAT,
     ) -> None:
         self._cohorts = cohorts
         self._exchanges = exchanges or NoExchangeLog()
@@ -88,12 +90,13 @@ class ChatCompletions:
         self._handoff = handoff
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._dialect = dialect
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = parse_chat(await read_body(request, self._max_body_bytes))
+        chat = self._dialect.parse(await read_body(request, self._max_body_bytes))
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
@@ -101,7 +104,8 @@ class ChatCompletions:
             identity = self._cohorts.assign(identity, request.headers, principal)
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
-        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter())
+        body = self._dialect.body(chat, prepared)
+        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter(), body)
         self._metrics.overhead("auth", authenticated - started)
         self._metrics.overhead("parse", parsed - authenticated)
         if chat.stream:
@@ -113,7 +117,8 @@ class ChatCompletions:
         route, reply = await self._forwarder.complete(exchange.chain, exchange.body)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
-        text, usage, completion_id = _read_reply(reply.body)
+        text, usage = self._dialect.reply(reply.body)
+        completion_id = answer_id(reply.body) if exchange.identity.user else None
         exchange.request_id = _request_id(reply.headers)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
         self._learn(exchange, text, completion_id)
@@ -145,7 +150,7 @@ class ChatCompletions:
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
         headers.update(self._cohort_headers(exchange, stream.headers))
-        return StreamResponse(stream, headers, complete, abort)
+        return StreamResponse(stream, headers, complete, abort, self._dialect.tap())
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
         """Our own time: everything before the request went upstream, plus ``after``."""
@@ -181,8 +186,8 @@ class ChatCompletions:
     ) -> None:
         """Token counts and how much of the injected context the answer used."""
         if usage:
-            for kind, key in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
-                count = usage.get(key)
+            for kind, keys in _USAGE_KEYS:
+                count = next((usage[k] for k in keys if k in usage), None)
                 if isinstance(count, int):
                     self._metrics.tokens(route.name, kind, count)
         if exchange.prepared.injected:
@@ -204,19 +209,9 @@ def _request_id(headers: Mapping[str, str]) -> str:
     return _find(headers, "x-request-id") or f"req-{uuid.uuid4().hex}"
 
 
-def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None, str | None]:
-    """The text of choice 0, the usage and the id of a complete answer (empty when
-    unreadable)."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "", None, None
-    if not isinstance(parsed, dict):
-        return "", None, None
-    usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
-    completion_id = parsed.get("id") if isinstance(parsed.get("id"), str) else None
-    try:
-        content = parsed["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        content = None
-    return (content if isinstance(content, str) else ""), usage, completion_id
+#: Where each token count sits in an answer's usage: chat completions name them one way, the
+#: Responses and Messages APIs the other.
+_USAGE_KEYS = (
+    ("prompt", ("prompt_tokens", "input_tokens")),
+    ("completion", ("completion_tokens", "output_tokens")),
+)
