@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
+from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
@@ -27,7 +28,7 @@ from gateway.errors import (
     UpstreamError,
     error_body,
 )
-from gateway.learning.service import start_learning
+from gateway.learning.service import start_learning, start_outcomes
 from gateway.observability import (
     METRICS_STATE,
     CollectorPauses,
@@ -37,10 +38,11 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
-from gateway.types import Handoff, NoLearning
+from gateway.types import ExchangeLog, Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
@@ -66,6 +68,7 @@ class Services:
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
 
@@ -111,6 +114,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     memory_api = None
     handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
+    cohorts: Cohorts | None = None
+    exchanges: ExchangeLog | None = None
+    feedback_api: FeedbackAPI | None = None
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         memory_api = MemoryAPI(
@@ -121,7 +127,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             config.server.max_body_bytes,
         )
         checks["memory_store"] = _store_check(memory)
-        handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
+        outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
+        cohorts, exchanges = Cohorts(config.personalization, config.tenants), outcome_log
+        feedback_api = FeedbackAPI(
+            authenticator,
+            outcomes,
+            config.personalization,
+            metrics,
+            config.server.max_body_bytes,
+        )
+        handoff = await start_learning(
+            config, memory, registry, forwarder, metrics, stack, outcome_log.restated
+        )
 
     def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
         return ChatCompletions(
@@ -133,13 +150,24 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             metrics=metrics,
             max_body_bytes=config.server.max_body_bytes,
             dialect=dialect,
+            cohorts=cohorts,
+            exchanges=exchanges,
         )
 
     chat = endpoint(CHAT, forwarder)
     responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
     responses = endpoint(RESPONSES, responses_forwarder)
     return Services(
-        config, authenticator, registry, chat, responses, metrics, memory, memory_api, checks
+        config,
+        authenticator,
+        registry,
+        chat,
+        responses,
+        metrics,
+        memory,
+        memory_api,
+        feedback_api,
+        checks,
     )
 
 
@@ -202,6 +230,13 @@ MEMORY_ROUTES = [
 ]
 
 
+async def feedback(request: Request) -> Response:
+    api = _services(request).feedback_api
+    if api is None:
+        raise NotFound("Feedback needs memory, which is disabled here (memory.enabled: false).")
+    return await api(request)
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -261,6 +296,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
         HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
+        HTTPRoute("/v1/feedback", feedback, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
         *(
