@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
+from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.api.profile import ProfileAPI
 from gateway.config import GatewayConfig
@@ -28,7 +29,7 @@ from gateway.errors import (
     UpstreamError,
     error_body,
 )
-from gateway.learning.service import start_learning
+from gateway.learning.service import start_learning, start_outcomes
 from gateway.observability import (
     METRICS_STATE,
     CollectorPauses,
@@ -38,10 +39,11 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
-from gateway.types import Handoff, NoLearning
+from gateway.types import ExchangeLog, Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
@@ -67,6 +69,7 @@ class Services:
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     profile_api: ProfileAPI | None = None
 
@@ -114,6 +117,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     profile_api = None
     handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
+    cohorts: Cohorts | None = None
+    exchanges: ExchangeLog | None = None
+    feedback_api: FeedbackAPI | None = None
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         memory_api = MemoryAPI(
@@ -128,7 +134,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             authenticator, memory.profiles, metrics, config.server.max_body_bytes
         )
         checks["memory_store"] = _store_check(memory)
-        handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
+        outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
+        cohorts, exchanges = Cohorts(config.personalization, config.tenants), outcome_log
+        feedback_api = FeedbackAPI(
+            authenticator,
+            outcomes,
+            config.personalization,
+            metrics,
+            config.server.max_body_bytes,
+        )
+        handoff = await start_learning(
+            config, memory, registry, forwarder, metrics, stack, outcome_log.restated
+        )
 
     def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
         return ChatCompletions(
@@ -140,6 +157,8 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             metrics=metrics,
             max_body_bytes=config.server.max_body_bytes,
             dialect=dialect,
+            cohorts=cohorts,
+            exchanges=exchanges,
         )
 
     chat = endpoint(CHAT, forwarder)
@@ -154,6 +173,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         metrics,
         memory,
         memory_api,
+        feedback_api,
         checks,
         profile_api,
     )
@@ -225,6 +245,13 @@ MEMORY_ROUTES = [
 ]
 
 
+async def feedback(request: Request) -> Response:
+    api = _services(request).feedback_api
+    if api is None:
+        raise NotFound("Feedback needs memory, which is disabled here (memory.enabled: false).")
+    return await api(request)
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -284,6 +311,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
         HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
+        HTTPRoute("/v1/feedback", feedback, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
         *(

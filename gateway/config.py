@@ -65,6 +65,8 @@ class ApiKey(_Section):
     tenant: TenantId
     #: A label for logs and metrics; the key itself never appears anywhere.
     name: str | None = None
+    #: Let this key choose a request's cohort with the ``X-Memory-Cohort`` header (testing).
+    can_force_cohort: bool = False
 
 
 class AuthConfig(_Section):
@@ -258,9 +260,127 @@ class TenantContext(_Section):
     compliance: tuple[str, ...] = ()
 
 
+class TenantPersonalization(_Section):
+    #: The tenant's own share of users held out; null uses ``personalization.holdout_percent``.
+    holdout_percent: float | None = Field(None, ge=0.0, le=100.0)
+
+
 class TenantConfig(_Section):
     #: What every request of the tenant is told about its organization.
     context: TenantContext = TenantContext()
+    personalization: TenantPersonalization = TenantPersonalization()
+
+
+#: User turns that count as an explicit positive reaction to being remembered (lower case; a
+#: turn counts when it contains one of them).
+DEFAULT_POSITIVE_PHRASES = (
+    "thanks for remembering",
+    "thank you for remembering",
+    "you remembered",
+    "glad you remembered",
+    "nice that you remembered",
+    "didn't have to explain that again",
+    "did not have to explain that again",
+    "didn't have to repeat myself",
+    "did not have to repeat myself",
+    "without me having to repeat",
+    "no need to repeat myself",
+)
+DEFAULT_FEEDBACK_REASONS = (
+    "helpful",
+    "wrong",
+    "irrelevant",
+    "forgot_context",
+    "repeated_myself",
+    "too_long",
+    "unsafe",
+    "other",
+)
+_CODE = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+#: The wording of each profile directive, keyed ``<field>.<value>``, or ``<field>`` for a field
+#: whose value is free text (``{value}`` is replaced by it). ``history`` tells the model how to
+#: use past context, ``precedence`` says the organization's rules win, ``summary`` introduces
+#: the profile summary.
+DEFAULT_PROFILE_TEMPLATES: Mapping[str, str] = {
+    "expertise.technical": "This user is technically proficient: use precise terms, include "
+    "code and config values, skip basics.",
+    "expertise.intermediate": "This user knows the product but is not an engineer: name the "
+    "settings to change, explain technical terms briefly.",
+    "expertise.non_technical": "This user is not technical: use plain language and numbered "
+    "steps, no jargon, no code.",
+    "brevity.concise": "Keep answers short: lead with the answer, skip the background.",
+    "brevity.balanced": "Give the answer first, then a short explanation.",
+    "brevity.thorough": "Explain the reasoning and the steps in full.",
+    "format.bullets": "Format answers as bullet points.",
+    "format.prose": "Write answers as short paragraphs of prose, not lists.",
+    "format.code_first": "Start with the code or command, then explain it.",
+    "tone.casual": "Use a casual, friendly tone.",
+    "tone.neutral": "Use a neutral, matter-of-fact tone.",
+    "tone.formal": "Use a formal, professional tone.",
+    "language": "Answer in {value}.",
+    "role": "The user's role: {value}.",
+    "stack": "The user works with: {value}.",
+    "followup": "If a follow-up is needed, offer it by {value}.",
+    "instructions": "The user asked: {value}",
+    "history": "Refer to earlier conversations only when that saves the user time, and never "
+    "by counting or announcing them.",
+    "precedence": "The organization's compliance rules and tone take precedence over these "
+    "preferences.",
+    "summary": "What the user's history adds up to: {value}",
+}
+
+
+class PersonalizationConfig(_Section):
+    """Personalization: the user profile, which shapes how answers are written for each user,
+    and measuring whether memory helps (holdout cohorts, feedback, restated facts, reactions)."""
+
+    #: ``false``: no user profile is learned or applied (the profile API still answers).
+    profile: bool = True
+    #: Consistent observations, from separate exchanges, an inferred profile field needs to
+    #: change.
+    evidence_required: int = Field(3, ge=1, le=16)
+    #: An inferred profile field not confirmed for this many days fades to unset.
+    stale_after_days: float = Field(90.0, gt=0)
+    #: The most tokens the profile summary of a user whose memories outgrow the budget takes.
+    summary_tokens: int = Field(150, ge=10, le=2000)
+    #: The profile summary is written again after this many new memories.
+    summary_refresh_after: int = Field(100, ge=1)
+    #: Overrides of the profile directives' wording (see ``DEFAULT_PROFILE_TEMPLATES``).
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    #: The share of users (0-100) who get no memories injected (the holdout); learning goes on.
+    holdout_percent: float = Field(0.0, ge=0.0, le=100.0)
+    #: Mixed into the cohort assignment; change it to draw a new holdout.
+    holdout_salt: str = "memory-gateway"
+    #: How long after a completion ``POST /v1/feedback`` accepts a rating for it.
+    feedback_window_s: PositiveFloat = 7 * 86_400.0
+    #: The ``reason`` codes feedback may give.
+    feedback_reasons: tuple[Annotated[str, Field(pattern=_CODE)], ...] = DEFAULT_FEEDBACK_REASONS
+    #: Phrases that count a user turn as a positive reaction (matched case-insensitively).
+    positive_phrases: tuple[Annotated[str, Field(min_length=3)], ...] = DEFAULT_POSITIVE_PHRASES
+    #: Days the per-exchange records (no text: cohort, counts, rating) are kept for the report.
+    retention_days: PositiveFloat = 90.0
+
+    def holdout_for(self, tenant: TenantConfig | None) -> float:
+        """The holdout share in percent for a tenant with these settings."""
+        override = None if tenant is None else tenant.personalization.holdout_percent
+        return self.holdout_percent if override is None else override
+
+    @field_validator("templates")
+    @classmethod
+    def _known_templates(cls, templates: dict[str, str]) -> dict[str, str]:
+        for key in templates:
+            if key not in DEFAULT_PROFILE_TEMPLATES:
+                close = difflib.get_close_matches(key, list(DEFAULT_PROFILE_TEMPLATES), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown template '{key}'{hint}")
+        return templates
+
+    def template(self, key: str) -> str:
+        """The wording of one profile directive."""
+        return self.templates.get(key, DEFAULT_PROFILE_TEMPLATES[key])
 
 
 DEFAULT_BLOCKED_CATEGORIES = (
@@ -316,69 +436,6 @@ class ExtractionConfig(_Section):
         return self
 
 
-#: The wording of each profile directive, keyed ``<field>.<value>``, or ``<field>`` for a field
-#: whose value is free text (``{value}`` is replaced by it). ``history`` tells the model how to
-#: use past context, ``precedence`` says the organization's rules win, ``summary`` introduces
-#: the profile summary.
-DEFAULT_PROFILE_TEMPLATES: Mapping[str, str] = {
-    "expertise.technical": "This user is technically proficient: use precise terms, include "
-    "code and config values, skip basics.",
-    "expertise.intermediate": "This user knows the product but is not an engineer: name the "
-    "settings to change, explain technical terms briefly.",
-    "expertise.non_technical": "This user is not technical: use plain language and numbered "
-    "steps, no jargon, no code.",
-    "brevity.concise": "Keep answers short: lead with the answer, skip the background.",
-    "brevity.balanced": "Give the answer first, then a short explanation.",
-    "brevity.thorough": "Explain the reasoning and the steps in full.",
-    "format.bullets": "Format answers as bullet points.",
-    "format.prose": "Write answers as short paragraphs of prose, not lists.",
-    "format.code_first": "Start with the code or command, then explain it.",
-    "tone.casual": "Use a casual, friendly tone.",
-    "tone.neutral": "Use a neutral, matter-of-fact tone.",
-    "tone.formal": "Use a formal, professional tone.",
-    "language": "Answer in {value}.",
-    "role": "The user's role: {value}.",
-    "stack": "The user works with: {value}.",
-    "followup": "If a follow-up is needed, offer it by {value}.",
-    "instructions": "The user asked: {value}",
-    "history": "Refer to earlier conversations only when that saves the user time, and never "
-    "by counting or announcing them.",
-    "precedence": "The organization's compliance rules and tone take precedence over these "
-    "preferences.",
-    "summary": "What the user's history adds up to: {value}",
-}
-
-
-class PersonalizationConfig(_Section):
-    """The user profile: how answers are shaped for each user (see docs/personalization.md)."""
-
-    #: ``false``: no profile is learned or applied (the profile API still answers).
-    enabled: bool = True
-    #: Consistent observations, from separate exchanges, an inferred field needs to change.
-    evidence_required: int = Field(3, ge=1, le=16)
-    #: An inferred field not confirmed for this many days fades to unset.
-    stale_after_days: float = Field(90.0, gt=0)
-    #: The most tokens the profile summary of a user whose memories outgrow the budget takes.
-    summary_tokens: int = Field(150, ge=10, le=2000)
-    #: The summary is written again after this many new memories.
-    summary_refresh_after: int = Field(100, ge=1)
-    #: Overrides of the directives' wording (see ``DEFAULT_PROFILE_TEMPLATES`` for the keys).
-    templates: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("templates")
-    @classmethod
-    def _known_templates(cls, templates: dict[str, str]) -> dict[str, str]:
-        for key in templates:
-            if key not in DEFAULT_PROFILE_TEMPLATES:
-                close = difflib.get_close_matches(key, list(DEFAULT_PROFILE_TEMPLATES), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ValueError(f"unknown template '{key}'{hint}")
-        return templates
-
-    def template(self, key: str) -> str:
-        return self.templates.get(key, DEFAULT_PROFILE_TEMPLATES[key])
-
-
 class MetricsConfig(_Section):
     #: Serve ``GET /metrics``; when false the path answers 404.
     enabled: bool = True
@@ -399,8 +456,8 @@ class GatewayConfig(_Section):
     context: ContextConfig = ContextConfig()
     tenants: dict[TenantId, TenantConfig] = Field(default_factory=dict)
     extraction: ExtractionConfig = ExtractionConfig()
-    personalization: PersonalizationConfig = PersonalizationConfig()
     metrics: MetricsConfig = MetricsConfig()
+    personalization: PersonalizationConfig = PersonalizationConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:

@@ -60,7 +60,7 @@ class Personalization:
     ) -> tuple[T, Profile | None]:
         """``search``'s result and the user's profile (None when personalization is off). A
         cached profile costs no I/O; otherwise it is read while the memories are searched."""
-        if not self._settings.enabled:
+        if not self._settings.profile:
             return await search, None
         profile = self._profiles.cached(scope)
         if profile is not None:

@@ -35,7 +35,7 @@ class ProfileLearner:
         self, scope: Scope, job_id: str, transcript: Transcript, facts: Sequence[Fact]
     ) -> None:
         """Apply one exchange's signals to the user's profile."""
-        if not self._settings.enabled:
+        if not self._settings.profile:
             return
         observed = observe(transcript.new, transcript.earlier)
         observed.update(style_signals(f.content for f in facts if f.style))

@@ -11,7 +11,7 @@ getting other words for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -28,13 +28,18 @@ from gateway.learning.minimise import (
     minimise,
     turn_facts,
 )
+from gateway.learning.outcomes import decode_exchange
 from gateway.learning.pacing import Pacer
 from gateway.learning.personalize import ProfileLearner
+from gateway.learning.reactions import Reactions
 from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
+from gateway.types import ExchangeRef
 
 T = TypeVar("T")
+#: Told which active memories a job's facts repeated, and the exchange they came from.
+OnRestated = Callable[[str, ExchangeRef, Sequence[str]], None]
 
 
 class Retry(Exception):
@@ -65,9 +70,13 @@ class Pipeline:
         metrics: Metrics,
         *,
         executor: Executor | None = None,
+        on_restated: OnRestated | None = None,
+        reactions: Reactions | None = None,
         profile: ProfileLearner | None = None,
     ) -> None:
+        self._reactions = reactions
         self._journal = journal
+        self._on_restated = on_restated
         self._profile = profile
         #: Where scrubbing and minimising run (None: asyncio's default threads).
         self._executor = executor
@@ -91,12 +100,14 @@ class Pipeline:
                     return "dropped"
                 # Style facts shape the profile; they are not memories of their own.
                 memories = [fact for fact in facts if not fact.style]
-                await self._consolidator.apply(job.scope, job.id, memories)
+                restated = await self._consolidator.apply(job.scope, job.id, memories)
                 if self._profile is not None:
                     transcript = Transcript.decode(job.transcript)
                     await self._profile.learn(job.scope, job.id, transcript, facts)
         except (GatewayError, EmbeddingError) as exc:
             raise Retry(type(exc).__name__, charged=False) from exc
+        if restated and job.exchange is not None and self._on_restated is not None:
+            self._on_restated(job.scope.tenant, decode_exchange(job.exchange), restated)
         return "done"
 
     async def _facts(self, job: Job) -> list[Fact]:
@@ -122,6 +133,11 @@ class Pipeline:
         return await self._compute(minimise, raw, self._policy)
 
     def _salient(self, turns: tuple[str, ...]) -> tuple[str, ...]:
+        if self._reactions is not None:
+            stripped = [self._reactions.without(turn) for turn in turns]
+            for _ in range(stripped.count("")):
+                self._metrics.turn_skipped("acknowledgement")
+            turns = tuple(turn for turn in stripped if turn)
         salient = salient_turns(turns)
         for reason in salient.skipped:
             self._metrics.turn_skipped(reason)

@@ -17,9 +17,11 @@ from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.handoff import JournalHandoff
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.minimise import Policy
+from gateway.learning.outcomes import OUTCOMES_DB, OutcomeLog, Outcomes
 from gateway.learning.pacing import Pacer
 from gateway.learning.personalize import ProfileLearner
-from gateway.learning.pipeline import Pipeline
+from gateway.learning.pipeline import OnRestated, Pipeline
+from gateway.learning.reactions import Reactions
 from gateway.learning.similarity import Thresholds
 from gateway.learning.summarize import model_condense
 from gateway.learning.worker import Workers, WorkerSettings
@@ -45,6 +47,7 @@ async def start_learning(
     forwarder: Forwarder,
     metrics: Metrics,
     stack: AsyncExitStack,
+    on_restated: OnRestated | None = None,
 ) -> Handoff:
     """The hand-off for ``ChatCompletions``, with its workers started and their shutdown (a
     bounded drain) registered on ``stack``; ``NoLearning`` when extraction is off."""
@@ -75,14 +78,38 @@ async def start_learning(
     extractor = _extractor(settings, registry, forwarder, metrics)
     if extractor is not None and settings.model is not None:
         memory.summaries.use_model(model_condense(forwarder, registry.chain(settings.model)))
-    profile = ProfileLearner(memory.profiles, config.personalization, metrics)
     pipeline = Pipeline(
-        journal, extractor, policy, consolidator, pacer, metrics, executor=cpu, profile=profile
+        journal,
+        extractor,
+        policy,
+        consolidator,
+        pacer,
+        metrics,
+        executor=cpu,
+        on_restated=on_restated,
+        reactions=Reactions(config.personalization.positive_phrases),
+        profile=ProfileLearner(memory.profiles, config.personalization, metrics),
     )
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)
     return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
+
+
+def start_outcomes(
+    config: GatewayConfig, memory: MemoryServices, metrics: Metrics, stack: AsyncExitStack
+) -> tuple[Outcomes, OutcomeLog]:
+    """The personalization records beside the journal, and the log that writes them (and
+    forgets a user who is erased)."""
+    settings = config.personalization
+    outcomes = Outcomes(
+        config.memory.store.state_dir / OUTCOMES_DB,
+        retention_s=settings.retention_days * 86_400.0,
+    )
+    stack.callback(outcomes.close)
+    outcome_log = OutcomeLog(outcomes, Reactions(settings.positive_phrases), metrics)
+    memory.store.before_erase(outcome_log.forget)
+    return outcomes, outcome_log
 
 
 def _embedding(embedder: Embedder, thread: Executor) -> Embed:

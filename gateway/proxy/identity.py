@@ -48,7 +48,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         cast(MemoryMode, mode),
         requested_budget(headers.get("x-context-budget")),
         _retrieval_mode(headers.get("x-retrieval-mode")),
-        _personalization(headers.get("x-personalization")),
+        personalization=_personalization(headers.get("x-personalization")),
     )
 
 
