@@ -99,6 +99,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             memory.retriever,
             config.memory.categories,
             config.server.max_body_bytes,
+            max_json_depth=config.server.max_json_depth,
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
@@ -110,6 +111,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         handoff=handoff,
         metrics=metrics,
         max_body_bytes=config.server.max_body_bytes,
+        max_json_depth=config.server.max_json_depth,
     )
     return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import resolve_identity
-from gateway.proxy.request import parse_chat, read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, parse_chat, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import ChatRequest, Handoff, Identity, Prepared
 from gateway.upstream.forward import Forwarder
@@ -64,6 +64,7 @@ class ChatCompletions:
         handoff: Handoff,
         metrics: Metrics,
         max_body_bytes: int,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._auth = authenticator
         self._registry = registry
@@ -72,12 +73,14 @@ class ChatCompletions:
         self._handoff = handoff
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = parse_chat(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        chat = parse_chat(raw, self._max_json_depth)
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
