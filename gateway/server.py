@@ -13,6 +13,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, load_config
+from gateway.connection import LimitedHTTP
 from gateway.observability import tune_collector
 from gateway.observability.multiprocess import MULTIPROC_ENV, shared_directory
 
@@ -41,7 +42,8 @@ def serve(config: GatewayConfig, config_path: Path) -> None:
         "log_level": server.log_level,
         "access_log": server.access_log,
         "timeout_graceful_shutdown": int(server.shutdown_timeout_s),
-        "http": "httptools",
+        # httptools, held to the server.* limits; answers its refusals in the OpenAI shape.
+        "http": LimitedHTTP(server),
         "loop": "uvloop",
         "lifespan": "on",
         "server_header": False,
