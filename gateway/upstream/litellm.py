@@ -6,6 +6,7 @@ OpenAI-wire traffic never pays its import time or memory.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -106,6 +107,10 @@ def translate(route: Route, exc: openai.OpenAIError) -> UpstreamError:
         )
         error.retryable = False
         return error
+    if _cannot_connect(exc):
+        return UpstreamUnavailable(
+            f"Could not reach the provider for model '{route.name}' (cannot connect)."
+        )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status >= 500:
@@ -118,3 +123,16 @@ def translate(route: Route, exc: openai.OpenAIError) -> UpstreamError:
     return UpstreamUnavailable(
         f"Could not reach the provider for model '{route.name}' ({type(exc).__name__})."
     )
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """litellm reports a refused connection as an HTTP 500 from the provider; the cause chain
+    (the OS's refusal, or a failed name lookup, at its root) tells the two apart."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
