@@ -4,17 +4,19 @@ refusal comes in the OpenAI error shape."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from tests.support import rawhttp
 from tests.support.gateway import KEY, GatewayProcess, free_port, spawn_gateway
+from tests.support.rawhttp import RawResponse, read_response
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +55,7 @@ memory: {{enabled: false}}
 
 
 def connect(gateway: GatewayProcess) -> socket.socket:
-    host, port = gateway.url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
-    return sock
+    return rawhttp.connect(gateway.url)
 
 
 def request_head(
@@ -71,30 +71,9 @@ def request_head(
     )
 
 
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One whole response (every refusal closes the connection, or has a Content-Length)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed without an answer: {data!r}")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    while len(body) < int(headers.get("content-length", "0")):
-        body += sock.recv(65536)
-    return int(lines[0].split()[1]), headers, body
-
-
-def assert_openai_error(
-    response: tuple[int, dict[str, str], bytes], status: int, code: str
-) -> dict[str, Any]:
-    got_status, headers, body = response
-    assert got_status == status, body
-    assert headers["content-type"] == "application/json"
-    error: dict[str, Any] = json.loads(body)["error"]
-    assert set(error) == {"message", "type", "param", "code"}
+def assert_openai_error(response: RawResponse, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, response.body
+    error = response.openai_error()
     assert error["code"] == code
     return error
 
@@ -115,9 +94,9 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 def test_a_normal_request_still_works(gateway: GatewayProcess) -> None:
     with connect(gateway) as sock:
         sock.sendall(request_head() + CHAT)
-        status, _, body = read_response(sock)
-    assert status == 200, body
-    assert json.loads(body)["choices"][0]["message"]["content"]
+        response = read_response(sock)
+    assert response.status == 200, response.body
+    assert orjson.loads(response.body)["choices"][0]["message"]["content"]
 
 
 def test_half_open_connections_are_closed_after_the_header_timeout(
@@ -164,14 +143,14 @@ def test_a_body_that_keeps_coming_is_not_cut(gateway: GatewayProcess) -> None:
         for start in range(0, len(CHAT), len(CHAT) // 4):
             time.sleep(BODY_TIMEOUT_S * 0.6)
             sock.sendall(CHAT[start : start + len(CHAT) // 4])
-        status, _, body = read_response(sock)
-    assert status == 200, body
+        response = read_response(sock)
+    assert response.status == 200, response.body
 
 
 def test_an_idle_keep_alive_connection_is_closed(gateway: GatewayProcess) -> None:
     with connect(gateway) as sock:
         sock.sendall(request_head() + CHAT)
-        assert read_response(sock)[0] == 200
+        assert read_response(sock).status == 200
         started = time.monotonic()
         assert closed_within(sock, KEEP_ALIVE_S + 3)
         assert time.monotonic() - started >= KEEP_ALIVE_S - 0.5
@@ -195,26 +174,17 @@ def test_an_idle_keep_alive_connection_is_closed(gateway: GatewayProcess) -> Non
     ids=["200KB-header", "5000-headers", "two-halves"],
 )
 def test_oversized_heads_get_431(gateway: GatewayProcess, extra: bytes, code: str) -> None:
-    with connect(gateway) as sock:
-        # Refused before we finish sending, perhaps: the answer is waiting all the same.
-        with suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(request_head(extra=extra) + CHAT)
-        response = read_response(sock)
+    response = rawhttp.exchange(gateway.url, request_head(extra=extra) + CHAT)
     assert_openai_error(response, 431, code)
 
 
 def test_a_100kb_url_gets_414(gateway: GatewayProcess) -> None:
-    with connect(gateway) as sock:
-        with suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(request_head("/v1/" + "a" * 100_000) + CHAT)
-        response = read_response(sock)
+    response = rawhttp.exchange(gateway.url, request_head("/v1/" + "a" * 100_000) + CHAT)
     assert_openai_error(response, 414, "url_too_long")
 
 
 def test_a_control_character_in_a_header_gets_the_openai_shape(gateway: GatewayProcess) -> None:
-    with connect(gateway) as sock:
-        sock.sendall(request_head(extra=b"X-Bad: a\x01b\r\n") + CHAT)
-        response = read_response(sock)
+    response = rawhttp.exchange(gateway.url, request_head(extra=b"X-Bad: a\x01b\r\n") + CHAT)
     error = assert_openai_error(response, 400, "invalid_http")
     assert error["type"] == "invalid_request_error"
 
@@ -229,13 +199,13 @@ def test_connections_beyond_the_limit_get_503(gateway: GatewayProcess) -> None:
             response = read_response(sock)
         error = assert_openai_error(response, 503, "too_many_connections")
         assert error["type"] == "service_unavailable"
-        assert response[1]["retry-after"] == "1"
+        assert response.headers["retry-after"] == "1"
     # Once they are gone (the server sees them close a moment later), requests are served again.
     deadline = time.monotonic() + 5
     while True:
         with connect(gateway) as sock:
             sock.sendall(request_head() + CHAT)
-            status = read_response(sock)[0]
+            status = read_response(sock).status
         if status == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -251,9 +221,7 @@ def test_bad_requests_leave_short_log_lines(gateway: GatewayProcess) -> None:
         request_head(extra=b"X-Big: " + b"a" * 20_000 + b"\r\n") + CHAT,
     ]
     for wire in bad:
-        with connect(gateway) as sock:
-            sock.sendall(wire)
-            assert read_response(sock)[0] in (400, 431)
+        assert rawhttp.exchange(gateway.url, wire).status in (400, 431)
     log = gateway.log()
     assert "Traceback" not in log
     assert max(len(line) for line in log.splitlines()) < 500
