@@ -114,6 +114,11 @@ class LimitedProtocol(HttpToolsProtocol):
         if self._in_head and self._head_bytes > self.limits.max_header_bytes:
             self._refuse(self._head_too_large())
 
+    def _should_upgrade_to_ws(self) -> bool:
+        # No endpoint speaks WebSocket: an upgrade request is served as the plain HTTP request it
+        # also is, rather than refused by the WebSocket library in plain text.
+        return False
+
     # Parser callbacks
 
     def on_message_begin(self) -> None:

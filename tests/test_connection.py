@@ -189,6 +189,18 @@ def test_a_control_character_in_a_header_gets_the_openai_shape(gateway: GatewayP
     assert error["type"] == "invalid_request_error"
 
 
+def test_a_websocket_upgrade_is_served_as_plain_http(gateway: GatewayProcess) -> None:
+    # uvicorn would hand it to the WebSocket library, which refuses it with a plain-text 403.
+    upgrade = (
+        f"GET /v1/models HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {KEY}\r\n"
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    response = rawhttp.exchange(gateway.url, upgrade.encode())
+    assert response.status == 200, response.body
+    assert orjson.loads(response.body)["object"] == "list"
+
+
 def test_connections_beyond_the_limit_get_503(gateway: GatewayProcess) -> None:
     with ExitStack() as stack:
         # Each holds a connection open with a head it never finishes.
