@@ -71,6 +71,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         #: Whether the bytes arriving belong to a request's head (line and headers).
         self._in_head = True
+        #: Whether a head has begun and is not yet whole.
+        self._head_begun = False
         self._head_bytes = 0
         self._last_read = 0.0
         self._refused = False
@@ -110,9 +112,16 @@ class LimitedProtocol(HttpToolsProtocol):
                     )
                 )
             return
-        # A head still incomplete: httptools buffers a header until its end, so count raw bytes.
         if self._in_head and self._head_bytes > self.limits.max_header_bytes:
+            # A head still incomplete: httptools buffers a header until its end, so raw bytes.
             self._refuse(self._head_too_large())
+            return
+        # Deadlines are set only for what this read left unfinished: a request that arrives
+        # whole in one read (most do) costs no timer.
+        if self._head_begun:
+            self._start_head_timer()
+        elif not self._in_head and self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_idle)
 
     def _should_upgrade_to_ws(self) -> bool:
         # No endpoint speaks WebSocket: an upgrade request is served as the plain HTTP request it
@@ -123,7 +132,7 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_head_timer()
+        self._head_begun = True
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -148,7 +157,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel(self._head_timer)
         self._head_timer = None
-        self._in_head = False
+        self._in_head = self._head_begun = False
         size = len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
         self._head_bytes = 0
         if size > self.limits.max_header_bytes:
@@ -160,7 +169,6 @@ class LimitedProtocol(HttpToolsProtocol):
                 ServerBusy("The gateway is serving as many connections as it may; retry shortly.")
             )
         super().on_headers_complete()
-        self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_idle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
