@@ -22,8 +22,11 @@ _MISSING = object()
 #: parsed again with the exact (slower) parser so such numbers are refused instead of altered.
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 _INT64 = range(-(2**63), 2**64)
-#: The deepest nesting ``server.max_json_depth`` allows when no config is at hand.
+#: ``server.max_json_depth``'s default.
 MAX_JSON_DEPTH = 64
+#: The most ``server.max_json_depth`` may be: what every JSON body is held to, even by a caller
+#: that checks no configured limit, so that no parser or check recurses deeper.
+JSON_DEPTH_CEILING = 200
 #: A JSON string, escapes included: what the depth scan skips, since brackets in text don't nest.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: Byte -> its step in depth, as int8: +1 for [ and {, -1 (0xff) for ] and }, 0 otherwise.
@@ -57,18 +60,12 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-def parse_json_object(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+def parse_json_object(raw: bytes, max_depth: int = JSON_DEPTH_CEILING) -> dict[str, Any]:
     """Parse a request body that must be a JSON object, with a 400 that says what is wrong.
 
-    The nesting is measured on the raw bytes before any parser sees them, so a hostile body
-    can make no parser (or check) recurse deeper than ``max_depth``.
+    The nesting is measured on the raw bytes before any parser sees them (see ``check_depth``).
     """
-    if too_deep(raw, max_depth):
-        raise InvalidRequest(
-            f"The request body nests arrays and objects more than {max_depth} levels deep, "
-            "this gateway's limit.",
-            code="json_too_deep",
-        )
+    check_depth(raw, max_depth)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -82,6 +79,16 @@ def parse_json_object(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return body
+
+
+def check_depth(raw: bytes, max_depth: int) -> None:
+    """Refuse a body that nests arrays and objects deeper than ``max_depth``, naming the limit."""
+    if too_deep(raw, max_depth):
+        raise InvalidRequest(
+            f"The request body nests arrays and objects more than {max_depth} levels deep, "
+            "this gateway's limit.",
+            code="json_too_deep",
+        )
 
 
 def too_deep(raw: bytes, max_depth: int) -> bool:
@@ -114,8 +121,8 @@ def _int64(digits: str) -> int:
     return value
 
 
-def parse_chat(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> ChatRequest:
-    body = parse_json_object(raw, max_depth)
+def parse_chat(raw: bytes) -> ChatRequest:
+    body = parse_json_object(raw)
     model = body.get("model", _MISSING)
     if not isinstance(model, str) or not model:
         raise _field("model", "a non-empty string", model)
@@ -172,6 +179,11 @@ def _user(user: Any) -> str | None:
     if not isinstance(user, str):
         raise _field("user", "a string", user)
     return user or None
+
+
+def field_error(param: str, expected: str, got: Any, *, missing: bool = False) -> InvalidRequest:
+    """The 400 for a field of another endpoint's body; ``got`` is named by its JSON type only."""
+    return _field(param, expected, _MISSING if missing else got)
 
 
 def _field(param: str, expected: str, got: Any) -> InvalidRequest:
