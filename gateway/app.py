@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.routing import Route as HTTPRoute
+from starlette.types import Receive, Scope, Send
 
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
@@ -31,12 +33,14 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.passthrough import Embeddings, PassThrough
 from gateway.proxy.stream import StreamResponse
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
+from gateway.upstream.relay import Relay
 from gateway.upstream.routes import ModelRegistry
 
 log = logging.getLogger("gateway")
@@ -53,6 +57,7 @@ class Services:
     authenticator: Authenticator
     registry: ModelRegistry
     chat: ChatCompletions
+    passthrough: PassThrough
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
@@ -81,8 +86,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
+    upstreams = await _build_upstreams(registry, stack)
     forwarder = Forwarder(
-        await _build_upstreams(registry, stack),
+        upstreams,
         on_failure=lambda route, error: metrics.upstream_error(
             route.name, upstream_error_kind(error)
         ),
@@ -111,7 +117,21 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         metrics=metrics,
         max_body_bytes=config.server.max_body_bytes,
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
+    relay = Relay()
+    stack.push_async_callback(relay.close)
+    translator = upstreams.get("litellm")
+    passthrough = PassThrough(
+        authenticator=authenticator,
+        registry=registry,
+        relay=relay,
+        embeddings=translator if isinstance(translator, Embeddings) else None,
+        metrics=metrics,
+        max_body_bytes=config.server.max_body_bytes,
+        default_model=config.routing.default_model,
+    )
+    return Services(
+        config, authenticator, registry, chat, passthrough, metrics, memory, memory_api, checks
+    )
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -132,6 +152,31 @@ def _services(request: Request) -> Services:
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
+
+
+class _PassThroughApp:
+    """An ASGI app rather than a request handler: the answer is relayed, not returned."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["state"]["services"]
+        await services.passthrough(scope, receive, send)
+
+
+class PassThroughRoute(HTTPRoute):
+    """``/v1/{anything}``, tried last, for every method; it leaves alone the paths the gateway
+    owns outright (the memory API, the model list), where a wrong method stays a 405."""
+
+    def __init__(self, owned: list[BaseRoute]) -> None:
+        super().__init__("/v1/{rest:path}", _PassThroughApp(), methods=PASSTHROUGH_METHODS)
+        self._owned = owned
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if any(route.matches(scope)[0] != Match.NONE for route in self._owned):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+PASSTHROUGH_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def list_models(request: Request) -> Response:
@@ -224,18 +269,23 @@ def create_app(config: GatewayConfig) -> Starlette:
             log.info("gateway ready: %d models", len(services.registry.names()))
             yield {"services": services, METRICS_STATE: services.metrics}
 
-    routes = [
-        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+    owned: list[BaseRoute] = [
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
-        HTTPRoute("/healthz", healthz, methods=["GET"]),
-        HTTPRoute("/readyz", readyz, methods=["GET"]),
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")
             for path, name, method in MEMORY_ROUTES
         ),
     ]
+    routes: list[BaseRoute] = [
+        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/healthz", healthz, methods=["GET"]),
+        HTTPRoute("/readyz", readyz, methods=["GET"]),
+        *owned,
+    ]
     if config.metrics.enabled:
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
+    # Last: whatever the routes above do not serve goes to the provider.
+    routes.append(PassThroughRoute(owned))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
