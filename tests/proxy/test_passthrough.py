@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from array import array
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import KEY, RunningGateway, start_gateway
+from tests.support.gateway import KEY, RunningGateway, free_port, spawn_gateway, start_gateway
 from tests.support.mock_passthrough import vector
 from tests.support.mock_upstream import RunningMock
 
@@ -236,3 +238,73 @@ def test_each_endpoint_is_counted(
         client.audio.transcriptions.create(model="echo", file=("a.mp3", b"abc"))
     after = count("embeddings", "embed", "200"), count("audio/transcriptions", "echo", "400")
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+class RssPeak:
+    """The most resident memory a process reached while the block ran, over what it held
+    before, sampled every few milliseconds from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self._path = Path(f"/proc/{pid}/status")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.before = self.peak = self._rss()
+
+    def _rss(self) -> int:
+        for line in self._path.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> RssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.before) / 2**20
+
+
+HUNDRED_MB = 100 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_100_mb_both_ways_with_flat_rss(mock_server: RunningMock, tmp_path: Path) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(passthrough_yaml(mock_server.base_url))
+    upload = tmp_path / "big.jsonl"
+    with upload.open("wb") as out:
+        block = bytes(range(256)) * 4096
+        for _ in range(HUNDRED_MB // len(block)):
+            out.write(block)
+    process = spawn_gateway(config, port=free_port())
+    try:
+        client = openai.OpenAI(base_url=f"{process.url}/v1", api_key=KEY, max_retries=0)
+        # Warm up both paths, so what is measured is the transfer, not first-use allocations.
+        client.files.create(file=("warm.jsonl", block), purpose="batch")
+        client.audio.speech.create(model="mock", voice="alloy", input="hi").read()
+        with RssPeak(process.process.pid) as up, upload.open("rb") as handle:
+            uploaded = client.files.create(file=handle, purpose="batch")
+        with (
+            RssPeak(process.process.pid) as down,
+            client.audio.speech.with_streaming_response.create(
+                model="mock", voice="alloy", input="hi", extra_body={"mock": {"bytes": HUNDRED_MB}}
+            ) as response,
+        ):
+            downloaded = sum(len(chunk) for chunk in response.iter_bytes(1 << 20))
+    finally:
+        process.process.terminate()
+        process.process.wait(timeout=15)
+    assert uploaded.bytes == HUNDRED_MB
+    assert downloaded == HUNDRED_MB
+    print(f"gateway RSS growth: upload {up.growth_mib:.1f} MiB, download {down.growth_mib:.1f} MiB")
+    assert up.growth_mib < 8, up.growth_mib
+    assert down.growth_mib < 8, down.growth_mib
