@@ -38,18 +38,26 @@ class _Section(BaseModel):
 
 
 class ServerConfig(_Section):
+    #: The address to listen on; ``0.0.0.0`` serves other hosts too.
     host: str = "127.0.0.1"
+    #: The TCP port to listen on (``gateway serve --port`` overrides it).
     port: int = Field(8080, ge=0, le=65535)
+    #: uvicorn worker processes; more than one needs ``memory.store.url``.
     workers: int = Field(1, ge=1, le=64)
+    #: Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    #: The least severe log records written.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Log one line per request (uvicorn's access log).
     access_log: bool = False
     #: How long a graceful shutdown may take (in-flight requests, extraction drain).
     shutdown_timeout_s: PositiveFloat = 10.0
 
 
 class ApiKey(_Section):
+    #: What clients send as ``Authorization: Bearer <key>``.
     key: SecretStr = Field(min_length=1)
+    #: The tenant the key belongs to; it scopes every memory the key reads or writes.
     tenant: TenantId
     #: A label for logs and metrics; the key itself never appears anywhere.
     name: str | None = None
@@ -74,8 +82,11 @@ class ModelConfig(_Section):
     name: Name
     #: A litellm model string (``openai/gpt-4o-mini``, ``anthropic/...``), or ``echo``.
     model: Name
+    #: The provider's base URL, when not the provider's default.
     api_base: str | None = None
+    #: The provider key; empty or unset means none (such a request gets a 502 at once).
     api_key: SecretStr | None = None
+    #: Seconds one attempt may take before it counts as a timeout (504 after the retries).
     timeout_s: PositiveFloat = 60.0
     #: Extra attempts on 429, 5xx and connection errors, with exponential backoff.
     retries: int = Field(2, ge=0, le=10)
@@ -98,12 +109,13 @@ class ModelConfig(_Section):
 
 
 class StoreConfig(_Section):
+    #: Where the embedded Chroma store keeps its files.
     path: Path = Path("./data/chroma")
     #: ``http://host:port`` of a ``chroma run`` server; replaces the embedded store.
     url: str | None = None
     #: Where the embedded store (``path``) runs: ``child``, a ``chroma run`` the gateway starts,
     #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
-    #: where each write stalls every request for ~10-60 ms (README: Learning, Speed).
+    #: where each write stalls every request for ~10-60 ms (see the learning page).
     runs_in: Literal["child", "gateway"] = "child"
     #: The gateway's own local state: extraction journal, store generations, snapshots.
     state_dir: Path = Path("./data/state")
@@ -119,9 +131,11 @@ class CacheConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
+    #: ``onnx``: all-MiniLM-L6-v2 run locally; ``litellm``: a provider's embedding model.
     provider: Literal["onnx", "litellm"] = "onnx"
     #: Folder holding all-MiniLM-L6-v2 as ONNX; empty or unset means the usual cache.
     model_dir: Path | None = None
+    #: onnxruntime threads per model run.
     threads: int = Field(1, ge=1, le=64)
     #: ``int8``: queries on the request path run an int8 copy of the model, made once at
     #: startup (~5.5 ms instead of ~10 for a short query here, same recall on bench/eval);
@@ -129,8 +143,11 @@ class EmbeddingConfig(_Section):
     query_precision: Literal["int8", "fp32"] = "int8"
     #: For ``provider: litellm``.
     model: str | None = None
+    #: For ``provider: litellm``: the provider's base URL.
     api_base: str | None = None
+    #: For ``provider: litellm``: the provider key.
     api_key: SecretStr | None = None
+    #: For ``provider: litellm``: the length of the model's vectors.
     dimension: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -141,9 +158,11 @@ class EmbeddingConfig(_Section):
 
 
 class RetrievalConfig(_Section):
+    #: A hard deadline; past it the request goes on without memories (``degraded``).
     timeout_ms: int = Field(150, ge=1)
     #: Candidates ranked per request; the budget then keeps as many whole ones as fit.
     top_k: int = Field(200, ge=1, le=1000)
+    #: Memories scoring below this are never injected.
     min_score: float = Field(0.0, ge=0.0)
     #: Memories lose half their recency weight every this many days; null disables decay.
     half_life_days: float | None = Field(180.0, gt=0)
@@ -156,6 +175,7 @@ class RetrievalConfig(_Section):
     thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)
+    #: ``hybrid``: dense similarity plus BM25; ``dense``: dense similarity only.
     mode: Literal["hybrid", "dense"] = "hybrid"
 
 
@@ -171,6 +191,7 @@ DEFAULT_PRIORITIES: Mapping[str, int] = {
 
 
 class MemoryConfig(_Section):
+    #: ``false``: no retrieval, no injection, no learning, no memory API.
     enabled: bool = True
     store: StoreConfig = StoreConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
@@ -193,6 +214,7 @@ DEFAULT_TEMPLATE = (
 
 
 class ContextConfig(_Section):
+    #: The most tokens the injected block may take, template included.
     budget_tokens: int = Field(1000, ge=0)
     #: Tokens kept free for the model's reply when sizing the budget (unless the request sets
     #: max_tokens / max_completion_tokens, which is used instead).
@@ -211,14 +233,20 @@ class ContextConfig(_Section):
 
 
 class TenantContext(_Section):
+    #: The organization's name, injected for every user of the tenant.
     name: str | None = None
+    #: The organization's industry.
     industry: str | None = None
+    #: Term -> what it means in this organization.
     terminology: dict[str, str] = Field(default_factory=dict)
+    #: The tone answers should take.
     tone: str | None = None
+    #: Rules injected first in every request of the tenant.
     compliance: tuple[str, ...] = ()
 
 
 class TenantConfig(_Section):
+    #: What every request of the tenant is told about its organization.
     context: TenantContext = TenantContext()
 
 
@@ -236,6 +264,7 @@ DEFAULT_BLOCKED_CATEGORIES = (
 class ExtractionConfig(_Section):
     """Background learning: what is extracted from finished exchanges, and how jobs run."""
 
+    #: ``false``: nothing is learned from exchanges.
     enabled: bool = True
     #: A name from ``models``; ``mode: facts`` without it is off (with a startup warning).
     model: str | None = None
@@ -247,7 +276,7 @@ class ExtractionConfig(_Section):
     blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
     #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
     style_evidence_required: int = Field(3, ge=1, le=100)
-    #: Cosine similarity at which a new fact repeats an existing memory (README: Consolidation).
+    #: Cosine similarity at which a new fact repeats an existing memory (see the learning page).
     duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
     #: Similarity at which a new fact of the same category replaces an existing memory.
     supersede_similarity: float = Field(0.80, gt=0.0, le=1.0)
@@ -257,6 +286,7 @@ class ExtractionConfig(_Section):
     concurrency: int = Field(2, ge=1, le=64)
     #: Tries per job (provider errors back off exponentially in between), then it is failed.
     max_attempts: int = Field(5, ge=1, le=50)
+    #: Seconds before a failed job's first retry; doubled each time, at most 5 minutes.
     retry_backoff_s: PositiveFloat = 2.0
     #: A claimed job returns to the queue when its worker has not renewed it for this long.
     lease_s: PositiveFloat = 30.0
@@ -265,7 +295,7 @@ class ExtractionConfig(_Section):
     #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
     drain_timeout_s: float = Field(5.0, ge=0.0)
     #: While chats are flowing, the share of the time jobs may spend storing facts (1: no limit;
-    #: the README's Learning section says what it costs the chat p99).
+    #: the learning page says what it costs the chat p99).
     busy_share: float = Field(0.1, gt=0.0, le=1.0)
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gateway"
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("config", "types", "tokens", "_litellm"),
-    ("observability",),
+    ("observability", "config_reference"),
     ("store", "upstream"),
     ("context",),
     ("learning",),

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-from gateway.errors import UpstreamError, UpstreamStatus, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    ProviderKeyMissing,
+    ProviderKeyRejected,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
 
 OTHER = "other"
 
@@ -22,6 +28,8 @@ DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
+#: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
+SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
 
 #: Pass-through endpoints by the path below ``/v1/``: the first two segments when listed here,
 #: else the first; anything else is ``other``.
@@ -88,8 +96,7 @@ def upstream_error_kind(error: UpstreamError) -> str:
         if error.status_code == 429:
             return "rate_limit"
         return "server_error" if error.status_code >= 500 else "client_error"
-    if isinstance(error, UpstreamUnavailable) and not error.retryable:
-        # Not retryable means the provider refused our credentials (or none are configured).
+    if isinstance(error, ProviderKeyMissing | ProviderKeyRejected):
         return "auth"
     return "connection"
 

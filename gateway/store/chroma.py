@@ -1,6 +1,6 @@
 """The durable store: Chroma, embedded on disk or a ``chroma run`` server.
 
-Layout, chosen by measurement (see the README's memory section): one collection per tenant,
+Layout, chosen by measurement (see docs/memory.md): one collection per tenant,
 every record tagged with its scope digest and stored under ``<scope digest>:<memory id>``. Chroma
 is the system of record and is written on every change; it is read only to (re)build a user's
 in-process index, never on the request path.

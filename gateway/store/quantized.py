@@ -6,8 +6,8 @@ copy has BERT's attention, layer norms and GELUs fused into single operators, th
 (the token embedding table too) stored as int8, quantized per output channel. A 20-token query
 takes ~5.7 ms instead of ~9.9 here, and the session holds ~43 MiB instead of ~127; the vectors
 stay at cosine >= 0.98 from the exact ones and evidence recall on bench/eval is unchanged
-(README: Embeddings). Stored memories are always embedded by the exact model, so the store holds
-the vectors Chroma's own default embedding function would write.
+(docs/memory.md: Embeddings). Stored memories are always embedded by the exact model, so the
+store holds the vectors Chroma's own default embedding function would write.
 
 The copy is made once from the configured model with onnxruntime's transformer optimizer and
 quantizer (~5 s) and kept in a cache keyed by the source file's size and modification time.

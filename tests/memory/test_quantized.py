@@ -18,7 +18,7 @@ from gateway.store.embedding import MODEL_NAME, OnnxMiniLM
 from gateway.store.quantized import _fingerprint, int8_model
 
 #: How far an int8 query vector may turn from the exact one. Measured: 0.985 at worst on the
-#: reference texts; recall on bench/eval does not move (README: Embeddings).
+#: reference texts; recall on bench/eval does not move (docs/memory.md: Embeddings).
 MIN_COSINE = 0.97
 
 

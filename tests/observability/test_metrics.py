@@ -192,7 +192,9 @@ def test_values_are_what_was_recorded(exposition: dict[str, tuple[str, list[Samp
     assert value(pauses, "_sum", generation="2") == pytest.approx(0.15)
     assert value(pauses, "_count", generation="1") == 0
     passed = exposition["gateway_passthrough_requests_total"][1]
-    assert value(passed, "_total", endpoint="embeddings", model="gpt-4o-mini", status_code="200") == 1
+    assert (
+        value(passed, "_total", endpoint="embeddings", model="gpt-4o-mini", status_code="200") == 1
+    )
     assert value(passed, "_total", endpoint="audio/transcriptions", status_code="400") == 1
     assert value(passed, "_total", endpoint="other", model="other") == len(SECRETS)
 
@@ -331,7 +333,7 @@ def test_multiprocess_needs_the_variable_before_import(tmp_path: Path) -> None:
 
 def test_every_family_is_documented() -> None:
     root = Path(__file__).resolve().parents[2]
-    docs = (root / "README.md").read_text()
+    docs = (root / "docs" / "observability.md").read_text()
     for name in FAMILIES:
         assert f"`{name}`" in docs, name
 
