@@ -164,15 +164,19 @@ class _PassThroughApp:
 
 class PassThroughRoute(HTTPRoute):
     """``/v1/{anything}``, tried last, for every method; it leaves alone the paths the gateway
-    owns outright (the memory API, the model list), where a wrong method stays a 405."""
+    owns outright (the memory API under ``/v1/users/``, the model list), where a wrong method
+    stays a 405 and a user id never reaches a provider."""
 
-    def __init__(self, owned: list[BaseRoute]) -> None:
+    def __init__(self, owned: list[HTTPRoute]) -> None:
         super().__init__("/v1/{rest:path}", _PassThroughApp(), methods=PASSTHROUGH_METHODS)
-        self._owned = owned
+        # Each owned route's fixed part: a whole path, or a prefix ending in "/".
+        self._owned = tuple({route.path.partition("{")[0] for route in owned})
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if any(route.matches(scope)[0] != Match.NONE for route in self._owned):
-            return Match.NONE, {}
+        path: str = scope["path"]
+        for owned in self._owned:
+            if path == owned or (owned.endswith("/") and path.startswith(owned)):
+                return Match.NONE, {}
         return super().matches(scope)
 
 
@@ -269,7 +273,7 @@ def create_app(config: GatewayConfig) -> Starlette:
             log.info("gateway ready: %d models", len(services.registry.names()))
             yield {"services": services, METRICS_STATE: services.metrics}
 
-    owned: list[BaseRoute] = [
+    owned: list[HTTPRoute] = [
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")

@@ -114,6 +114,12 @@ class StreamResponse:
                 self._on_abort("disconnect", self.tap)
             group.cancel_scope.cancel()
 
+    async def _read_whole(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self._stream])
+        finally:
+            await self._stream.aclose()
+
     async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
         try:
             async for chunk in self._stream:
@@ -148,13 +154,18 @@ async def _wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
+#: Answers declared this small are read whole and sent in one piece: no stream to watch.
+WHOLE_ANSWER_BYTES = 256 * 1024
+
+
 class RelayResponse:
     """An ASGI response that relays any answer (JSON, audio, a file) as its bytes arrive.
 
     Nothing is parsed and nothing is held: each chunk goes to the client before the next is read,
     so an answer of any size costs the same memory. An upstream failure after the head was sent
     cuts the connection, so the client sees a truncated body rather than a short one that looks
-    complete.
+    complete. A small answer of declared size (an embedding, a file's metadata) is read whole
+    first and sent at once, which costs a fraction of watching a stream.
     """
 
     def __init__(self, stream: RelayedStream) -> None:
@@ -166,11 +177,24 @@ class RelayResponse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": self._stream.status}
+        length = self._stream.length
+        if length is not None and length <= WHOLE_ANSWER_BYTES:
+            body = await self._read_whole()
+            size = (b"content-length", str(len(body)).encode())
+            await send({**start, "headers": [*self._headers, size]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         await send({**start, "headers": self._headers})
         async with anyio.create_task_group() as group:
             group.start_soon(self._relay, send, group.cancel_scope)
             await _wait_for_disconnect(receive)
             group.cancel_scope.cancel()
+
+    async def _read_whole(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self._stream])
+        finally:
+            await self._stream.aclose()
 
     async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
         try:

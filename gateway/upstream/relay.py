@@ -12,7 +12,7 @@ from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from gateway.upstream.http1 import Client, ConnectionFailed, Response
+from gateway.upstream.http1 import Client, ConnectionFailed, Pool, Response
 from gateway.upstream.openai_wire import WireStream
 from gateway.upstream.routes import Route
 from gateway.upstream.status import require_key, status_error, timed_out, unreachable
@@ -69,6 +69,15 @@ class RelayedStream(WireStream):
     def __init__(self, route: Route, response: Response) -> None:
         super().__init__(route, response)
         self.media_type = response.header("content-type")
+        declared = response.header("content-length")
+        #: The body's size as the provider declared it, when it arrives as declared.
+        self.length = (
+            int(declared)
+            if declared is not None
+            and declared.isdigit()
+            and response.header("content-encoding") is None
+            else None
+        )
 
 
 class Relay:
@@ -76,15 +85,13 @@ class Relay:
 
     def __init__(self) -> None:
         self._client = Client()
+        self._targets: dict[str, tuple[Pool, str]] = {}
 
     async def open(self, route: Route, call: Call) -> RelayedStream:
         """Send the call and wait for the answer's head; an error answer raises."""
         require_key(route)
-        base = route.api_base
-        assert base is not None
-        parts = urlsplit(base)
-        pool = self._client.pool(base)
-        path = parts.path.rstrip("/") + call.path
+        pool, base_path = self._targets.get(route.name) or self._target(route)
+        path = base_path + call.path
         headers = self._headers(route, call)
         try:
             if isinstance(call.body, bytes):
@@ -106,6 +113,14 @@ class Relay:
         except ConnectionFailed as exc:
             raise unreachable(route, exc) from exc
         return RelayedStream(route, response)
+
+    def _target(self, route: Route) -> tuple[Pool, str]:
+        """The pool and the base path of ``route``'s provider, worked out once."""
+        base = route.api_base
+        assert base is not None
+        target = self._client.pool(base), urlsplit(base).path.rstrip("/")
+        self._targets[route.name] = target
+        return target
 
     def _headers(self, route: Route, call: Call) -> dict[str, str]:
         headers = {

@@ -214,6 +214,8 @@ def test_gateway_paths_are_not_passed_through(routed: RunningGateway, mock: Runn
     auth = {"Authorization": f"Bearer {KEY}"}
     assert httpx.put(f"{routed.base_url}/users/u1/memories", headers=auth).status_code == 405
     assert httpx.delete(f"{routed.base_url}/models", headers=auth).status_code == 405
+    # The whole of /v1/users/ is the gateway's: a user id never reaches a provider.
+    assert httpx.get(f"{routed.base_url}/users/u1/elsewhere", headers=auth).status_code == 404
     assert mock.state.requests == []
 
 
