@@ -17,14 +17,17 @@ from gateway.upstream.openai_wire import WireStream
 from gateway.upstream.routes import Route
 from gateway.upstream.status import require_key, status_error, timed_out, unreachable
 
-#: Request headers that describe the client's hop, carry its credentials, or are the gateway's
-#: own (a user id must not travel to the provider); the rest go upstream as sent.
+#: Request headers that describe the client's hop, carry its credentials (an organization or
+#: project goes with a key, and the key upstream is the operator's), or are the gateway's own
+#: (a user id must not travel to the provider); the rest go upstream as sent.
 _NOT_FORWARDED = frozenset(
     {
         "host",
         "authorization",
         "x-api-key",
         "api-key",
+        "openai-organization",
+        "openai-project",
         "cookie",
         "connection",
         "keep-alive",

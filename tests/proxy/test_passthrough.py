@@ -52,7 +52,11 @@ def client(routed: RunningGateway) -> openai.OpenAI:
 
 def test_embeddings_as_from_the_provider(client: openai.OpenAI, mock: RunningMock) -> None:
     # The SDK asks for base64 by default and decodes it itself.
-    raw = client.embeddings.with_raw_response.create(model="embed", input=["hi", "there"])
+    raw = client.embeddings.with_raw_response.create(
+        model="embed",
+        input=["hi", "there"],
+        extra_headers={"X-User-Id": "alice", "OpenAI-Beta": "assistants=v2", "Cookie": "a=b"},
+    )
     reply = raw.parse()
     assert [item.embedding for item in reply.data] == [vector("hi"), vector("there")]
     assert reply.model == "text-embedding-mock"
@@ -64,6 +68,11 @@ def test_embeddings_as_from_the_provider(client: openai.OpenAI, mock: RunningMoc
     # The gateway key never travels upstream; the provider's key does.
     assert received.headers["Authorization"] == f"Bearer {PROVIDER_KEY}"
     assert KEY not in str(received.headers)
+    # The client's own headers go on, but not the gateway's or its credentials.
+    sent = {name.lower(): value for name, value in received.headers.items()}
+    assert sent["openai-beta"] == "assistants=v2"
+    assert "x-user-id" not in sent
+    assert "cookie" not in sent
 
 
 def test_embeddings_as_floats(client: openai.OpenAI, mock: RunningMock) -> None:
