@@ -22,7 +22,13 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
-from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
+from gateway.errors import (
+    INTERNAL_ERROR_BODY,
+    GatewayError,
+    NotFound,
+    UpstreamError,
+    error_body,
+)
 from gateway.learning.service import start_learning
 from gateway.observability import (
     METRICS_STATE,
@@ -33,7 +39,9 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.passthrough import Embeddings, PassThrough
+from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
@@ -41,7 +49,8 @@ from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
 from gateway.upstream.relay import Relay
-from gateway.upstream.routes import ModelRegistry
+from gateway.upstream.responses import responses_upstreams
+from gateway.upstream.routes import ModelRegistry, Route
 
 log = logging.getLogger("gateway")
 
@@ -57,6 +66,7 @@ class Services:
     authenticator: Authenticator
     registry: ModelRegistry
     chat: ChatCompletions
+    responses: ChatCompletions
     passthrough: PassThrough
     metrics: Metrics
     memory: MemoryServices | None = None
@@ -66,11 +76,22 @@ class Services:
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
-    if any(route.protocol == "litellm" for route in registry.routes()):
+    if _uses_litellm(registry):
         # Imported only when configured: the module pulls in the openai SDK.
         from gateway.upstream.litellm import LiteLLM
 
         upstreams["litellm"] = LiteLLM()
+    for upstream in upstreams.values():
+        stack.push_async_callback(upstream.close)
+    return upstreams
+
+
+def _uses_litellm(registry: ModelRegistry) -> bool:
+    return any(route.protocol == "litellm" for route in registry.routes())
+
+
+def _responses_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
+    upstreams = responses_upstreams(with_litellm=_uses_litellm(registry))
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
     return upstreams
@@ -86,13 +107,12 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
+
+    def count_failure(route: Route, error: UpstreamError) -> None:
+        metrics.upstream_error(route.name, upstream_error_kind(error))
+
     upstreams = await _build_upstreams(registry, stack)
-    forwarder = Forwarder(
-        upstreams,
-        on_failure=lambda route, error: metrics.upstream_error(
-            route.name, upstream_error_kind(error)
-        ),
-    )
+    forwarder = Forwarder(upstreams, on_failure=count_failure)
     memory = None
     memory_api = None
     handoff: Handoff = NoLearning()
@@ -108,15 +128,22 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
-    chat = ChatCompletions(
-        authenticator=authenticator,
-        registry=registry,
-        forwarder=forwarder,
-        context=memory.context if memory else NoMemory(),
-        handoff=handoff,
-        metrics=metrics,
-        max_body_bytes=config.server.max_body_bytes,
-    )
+
+    def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
+        return ChatCompletions(
+            authenticator=authenticator,
+            registry=registry,
+            forwarder=forwarder,
+            context=memory.context if memory else NoMemory(),
+            handoff=handoff,
+            metrics=metrics,
+            max_body_bytes=config.server.max_body_bytes,
+            dialect=dialect,
+        )
+
+    chat = endpoint(CHAT, forwarder)
+    responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
+    responses = endpoint(RESPONSES, responses_forwarder)
     relay = Relay()
     stack.push_async_callback(relay.close)
     translator = upstreams.get("litellm")
@@ -130,7 +157,16 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         default_model=config.routing.default_model,
     )
     return Services(
-        config, authenticator, registry, chat, passthrough, metrics, memory, memory_api, checks
+        config,
+        authenticator,
+        registry,
+        chat,
+        responses,
+        passthrough,
+        metrics,
+        memory,
+        memory_api,
+        checks,
     )
 
 
@@ -152,6 +188,10 @@ def _services(request: Request) -> Services:
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
+
+
+async def responses(request: Request) -> Response | StreamResponse:
+    return await _services(request).responses(request)
 
 
 class _PassThroughApp:
@@ -282,6 +322,7 @@ def create_app(config: GatewayConfig) -> Starlette:
     ]
     routes: list[BaseRoute] = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
         *owned,
