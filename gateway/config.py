@@ -383,6 +383,14 @@ class MetricsConfig(_Section):
     multiprocess_dir: Path | None = None
 
 
+class RoutingConfig(_Section):
+    """Where requests go when they do not name a model themselves."""
+
+    #: The model whose provider serves pass-through requests that name none (``GET /v1/files``,
+    #: a file upload, a batch); unset, such requests answer 400.
+    default_model: Name | None = None
+
+
 class GatewayConfig(_Section):
     """The whole configuration. Build it with ``load_config``."""
 
@@ -395,6 +403,7 @@ class GatewayConfig(_Section):
     extraction: ExtractionConfig = ExtractionConfig()
     metrics: MetricsConfig = MetricsConfig()
     personalization: PersonalizationConfig = PersonalizationConfig()
+    routing: RoutingConfig = RoutingConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -408,6 +417,9 @@ class GatewayConfig(_Section):
                     raise ValueError(
                         f"models[{index}].fallbacks: '{fallback}' is not another configured model"
                     )
+        default = self.routing.default_model
+        if default is not None and default not in names:
+            raise ValueError(f"routing.default_model: '{default}' is not a configured model name")
         model = self.extraction.model
         if self.extraction.enabled and model is not None and model not in names:
             raise ValueError(f"extraction.model: '{model}' is not a configured model name")
