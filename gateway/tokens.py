@@ -16,7 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 import tiktoken
@@ -67,6 +67,8 @@ _O200K_PATTERN = "|".join(
     ]
 )
 _ANALYSED_PATTERNS = frozenset({_CL100K_PATTERN, _O200K_PATTERN})
+#: Keys the digests, so a remembered count cannot confirm a guessed text outside this process.
+_DIGEST_KEY = os.urandom(16)
 #: Texts whose counts are remembered by digest (a conversation's messages, across its turns).
 _REMEMBERED_TEXTS = 8192
 
@@ -122,17 +124,12 @@ class TokenCounter:
 
 @cache
 def _cached_counter(name: str) -> Callable[[str], int]:
-    encoding = get_encoding(name)
-
     # The same notes are counted on every request of their user; encoding one costs ~20 us.
     # Room for a line per memory the default index cache holds (200,000): users come round in
     # turn, and an LRU smaller than the lines they cycle through hits almost never (65,536
-    # entries under 100 users x 1,000 memories cost ~2 ms a request).
-    @lru_cache(maxsize=262_144)
-    def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    return count
+    # entries under 100 users x 1,000 memories cost ~2 ms a request). Keyed by digest: the
+    # cache must not keep memory texts alive past their erasure.
+    return _DigestCounts(get_encoding(name), 262_144).count
 
 
 def _joins_cleanly(before: str, after: str) -> bool:
@@ -180,7 +177,9 @@ class _DigestCounts:
     def count(self, text: str) -> int:
         # surrogatepass: a JSON body can carry lone surrogates; the digest must still tell
         # texts apart.
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key = hashlib.blake2b(
+            text.encode("utf-8", "surrogatepass"), digest_size=16, key=_DIGEST_KEY
+        ).digest()
         with self._lock:
             known = self._counts.get(key)
             if known is not None:

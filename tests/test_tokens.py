@@ -89,3 +89,16 @@ def test_remembered_counts_forget_the_least_recently_used() -> None:
         assert counts.count(text) == exact("o200k_base", text)
     assert len(counts._counts) == 2
     assert counts.count("three") == exact("o200k_base", "three")
+
+
+def test_the_line_cache_holds_digests_not_texts() -> None:
+    # Breach 2 of issue 16: the cache held up to 262,144 memory texts, past their erasure.
+    counter = TokenCounter("gpt-4o")
+    marker = "zq-erasure-marker-7731 likes sailing\n"
+    assert counter.count_line(marker) == exact("o200k_base", marker)
+    cache = counter._count.__self__  # type: ignore[attr-defined]
+    assert isinstance(cache, _DigestCounts)
+    keys = list(cache._counts)
+    assert keys and all(isinstance(key, bytes) and len(key) == 16 for key in keys)
+    assert not any(b"erasure-marker" in key for key in keys)
+    assert counter.count_line(marker) == exact("o200k_base", marker)

@@ -18,7 +18,9 @@ names its owner (``pid:nonce``), and a process starting up releases the leases a
 jobs of owners that are no longer running, so a job of a killed process is picked up at once.
 
 Two connections: one for the request path (it never checkpoints, so a request never waits for
-an fsync), one for the workers, used from a single thread, which checkpoints as it goes.
+an fsync), one for the workers, used from a single thread, which checkpoints as it goes. Its
+checkpoints truncate the WAL (every housekeeping round, and after an erase): a finished job's
+exchange is zeroed in the database by ``secure_delete`` and must not linger in old WAL frames.
 """
 
 from __future__ import annotations
@@ -228,6 +230,9 @@ class Journal:
             except BaseException:
                 self._worker.execute("ROLLBACK")
                 raise
+            # The deleted rows are zeroed in the database (secure_delete), but the WAL still
+            # holds the frames that wrote them until it is truncated.
+            self._truncate_wal()
         return int(deleted)
 
     def erased_after(self, scope: Scope, moment: float) -> bool:
@@ -238,8 +243,14 @@ class Journal:
         return bool(rows)
 
     def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, so the exchanges of finished jobs
+        do not stay on disk in old WAL frames (a graceful shutdown does the same)."""
         with self._worker_lock:
-            self._worker.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._truncate_wal()
+
+    def _truncate_wal(self) -> None:
+        # Busy (a reader in another process) leaves the WAL for the next call.
+        self._worker.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
