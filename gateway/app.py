@@ -99,6 +99,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             memory.retriever,
             config.memory.categories,
             config.server.max_body_bytes,
+            timeout_s=config.memory.api.timeout_s,
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)

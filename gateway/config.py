@@ -170,9 +170,16 @@ DEFAULT_PRIORITIES: Mapping[str, int] = {
 }
 
 
+class MemoryApiConfig(_Section):
+    #: The most a memory API call may take; past it the answer is 503 ``store_unavailable``,
+    #: even while the store hangs. An erase includes purging the store's files (README).
+    timeout_s: PositiveFloat = 5.0
+
+
 class MemoryConfig(_Section):
     enabled: bool = True
     store: StoreConfig = StoreConfig()
+    api: MemoryApiConfig = MemoryApiConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     cache: CacheConfig = CacheConfig()

@@ -82,15 +82,21 @@ async def start_memory(
     if query_embedder is not embedder:
         stack.callback(query_embedder.close)
     remote = memory.store.url is not None
-    backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, metrics, stack))
-    try:
-        await asyncio.to_thread(backend.connect)
-    except StoreUnavailable:
-        # Serve anyway: retrieval degrades and /readyz says why until the store is back.
-        log.warning("memory store unreachable at startup; will retry on use")
+    backend = ChromaBackend(
+        path=memory.store.path,
+        url=await _store_url(memory, metrics, stack),
+        owned=None if remote else memory.store.path,
+    )
     cache = cache_settings(config, remote=remote)
     store = MemoryStore(backend, embedder, Generations(memory.store.state_dir / STATE_DB), cache)
     stack.push_async_callback(store.close)
+    try:
+        await asyncio.to_thread(backend.connect)
+        await store.identify()
+    except StoreUnavailable:
+        # Serve anyway: retrieval degrades and /readyz says why until the store is back; the
+        # state directory is checked against the store before its first use.
+        log.warning("memory store unreachable at startup; will retry on use")
     if cache.snapshots is not None:
         flusher = asyncio.create_task(store.run_flusher(memory.cache.snapshot_interval_s))
         stack.push_async_callback(_cancel, flusher)
@@ -102,6 +108,7 @@ async def start_memory(
         expiry_days=memory.expiry_days,
     )
     stack.callback(retriever.close)
+    store.before_erase(retriever.forget)
     context = MemoryContext(config, retriever, metrics)
     return MemoryServices(store, embedder, retriever, context)
 
