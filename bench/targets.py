@@ -172,7 +172,7 @@ def gateway_config(port: int, upstream: mock.Mock, store: Path | None) -> dict[s
     request path. Against this mock, which answers at once, a learning worker would take every
     idle moment of the core for the whole run (measured: memory on's p50 at 1 connection rose
     from ~9.7 to ~12.5 ms), a load no real extraction model produces; what learning costs chats
-    is measured by `bench.learning_bench` and `bench soak` (README: Learning, Speed).
+    is measured by `bench.learning_bench` and `bench soak` (docs/benchmarks.md: Learning).
     """
     memory: dict[str, Any] = {"enabled": False}
     if store is not None:

@@ -1,17 +1,21 @@
 """The gateway's configuration: one YAML file, parsed once at startup into one frozen object.
 
-``load_config(path, environ)`` is the only place that reads the environment: ``${VAR}`` and
-``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands for a
-literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected, e.g.
-``models[0].timeout_s: Input should be greater than 0 (got -1)``.
+This is the only module that reads the environment. ``load_config(path, environ)``: ``${VAR}``
+and ``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands
+for a literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected,
+e.g. ``models[0].timeout_s: Input should be greater than 0 (got -1)``. At the end of the module:
+what ``serve`` hands its worker processes, and the defaults set for the libraries we embed.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -38,18 +42,26 @@ class _Section(BaseModel):
 
 
 class ServerConfig(_Section):
+    #: The address to listen on; ``0.0.0.0`` serves other hosts too.
     host: str = "127.0.0.1"
+    #: The TCP port to listen on (``gateway serve --port`` overrides it).
     port: int = Field(8080, ge=0, le=65535)
+    #: uvicorn worker processes; more than one needs ``memory.store.url``.
     workers: int = Field(1, ge=1, le=64)
+    #: Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    #: The least severe log records written.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Log one line per request (uvicorn's access log).
     access_log: bool = False
     #: How long a graceful shutdown may take (in-flight requests, extraction drain).
     shutdown_timeout_s: PositiveFloat = 10.0
 
 
 class ApiKey(_Section):
+    #: What clients send as ``Authorization: Bearer <key>``.
     key: SecretStr = Field(min_length=1)
+    #: The tenant the key belongs to; it scopes every memory the key reads or writes.
     tenant: TenantId
     #: A label for logs and metrics; the key itself never appears anywhere.
     name: str | None = None
@@ -74,8 +86,11 @@ class ModelConfig(_Section):
     name: Name
     #: A litellm model string (``openai/gpt-4o-mini``, ``anthropic/...``), or ``echo``.
     model: Name
+    #: The provider's base URL, when not the provider's default.
     api_base: str | None = None
+    #: The provider key; empty or unset means none (such a request gets a 502 at once).
     api_key: SecretStr | None = None
+    #: Seconds one attempt may take before it counts as a timeout (504 after the retries).
     timeout_s: PositiveFloat = 60.0
     #: Extra attempts on 429, 5xx and connection errors, with exponential backoff.
     retries: int = Field(2, ge=0, le=10)
@@ -98,12 +113,13 @@ class ModelConfig(_Section):
 
 
 class StoreConfig(_Section):
+    #: Where the embedded Chroma store keeps its files.
     path: Path = Path("./data/chroma")
     #: ``http://host:port`` of a ``chroma run`` server; replaces the embedded store.
     url: str | None = None
     #: Where the embedded store (``path``) runs: ``child``, a ``chroma run`` the gateway starts,
     #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
-    #: where each write stalls every request for ~10-60 ms (README: Learning, Speed).
+    #: where each write stalls every request for ~10-60 ms (see the learning page).
     runs_in: Literal["child", "gateway"] = "child"
     #: The gateway's own local state: extraction journal, store generations, snapshots.
     state_dir: Path = Path("./data/state")
@@ -119,9 +135,11 @@ class CacheConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
+    #: ``onnx``: all-MiniLM-L6-v2 run locally; ``litellm``: a provider's embedding model.
     provider: Literal["onnx", "litellm"] = "onnx"
     #: Folder holding all-MiniLM-L6-v2 as ONNX; empty or unset means the usual cache.
     model_dir: Path | None = None
+    #: onnxruntime threads per model run.
     threads: int = Field(1, ge=1, le=64)
     #: ``int8``: queries on the request path run an int8 copy of the model, made once at
     #: startup (~5.5 ms instead of ~10 for a short query here, same recall on bench/eval);
@@ -129,8 +147,11 @@ class EmbeddingConfig(_Section):
     query_precision: Literal["int8", "fp32"] = "int8"
     #: For ``provider: litellm``.
     model: str | None = None
+    #: For ``provider: litellm``: the provider's base URL.
     api_base: str | None = None
+    #: For ``provider: litellm``: the provider key.
     api_key: SecretStr | None = None
+    #: For ``provider: litellm``: the length of the model's vectors.
     dimension: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -141,9 +162,11 @@ class EmbeddingConfig(_Section):
 
 
 class RetrievalConfig(_Section):
+    #: A hard deadline; past it the request goes on without memories (``degraded``).
     timeout_ms: int = Field(150, ge=1)
     #: Candidates ranked per request; the budget then keeps as many whole ones as fit.
     top_k: int = Field(200, ge=1, le=1000)
+    #: Memories scoring below this are never injected.
     min_score: float = Field(0.0, ge=0.0)
     #: Memories lose half their recency weight every this many days; null disables decay.
     half_life_days: float | None = Field(180.0, gt=0)
@@ -156,6 +179,7 @@ class RetrievalConfig(_Section):
     thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)
+    #: ``hybrid``: dense similarity plus BM25; ``dense``: dense similarity only.
     mode: Literal["hybrid", "dense"] = "hybrid"
 
 
@@ -177,6 +201,7 @@ class MemoryApiConfig(_Section):
 
 
 class MemoryConfig(_Section):
+    #: ``false``: no retrieval, no injection, no learning, no memory API.
     enabled: bool = True
     store: StoreConfig = StoreConfig()
     api: MemoryApiConfig = MemoryApiConfig()
@@ -200,6 +225,7 @@ DEFAULT_TEMPLATE = (
 
 
 class ContextConfig(_Section):
+    #: The most tokens the injected block may take, template included.
     budget_tokens: int = Field(1000, ge=0)
     #: Tokens kept free for the model's reply when sizing the budget (unless the request sets
     #: max_tokens / max_completion_tokens, which is used instead).
@@ -218,14 +244,20 @@ class ContextConfig(_Section):
 
 
 class TenantContext(_Section):
+    #: The organization's name, injected for every user of the tenant.
     name: str | None = None
+    #: The organization's industry.
     industry: str | None = None
+    #: Term -> what it means in this organization.
     terminology: dict[str, str] = Field(default_factory=dict)
+    #: The tone answers should take.
     tone: str | None = None
+    #: Rules injected first in every request of the tenant.
     compliance: tuple[str, ...] = ()
 
 
 class TenantConfig(_Section):
+    #: What every request of the tenant is told about its organization.
     context: TenantContext = TenantContext()
 
 
@@ -243,6 +275,7 @@ DEFAULT_BLOCKED_CATEGORIES = (
 class ExtractionConfig(_Section):
     """Background learning: what is extracted from finished exchanges, and how jobs run."""
 
+    #: ``false``: nothing is learned from exchanges.
     enabled: bool = True
     #: A name from ``models``; ``mode: facts`` without it is off (with a startup warning).
     model: str | None = None
@@ -254,7 +287,7 @@ class ExtractionConfig(_Section):
     blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
     #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
     style_evidence_required: int = Field(3, ge=1, le=100)
-    #: Cosine similarity at which a new fact repeats an existing memory (README: Consolidation).
+    #: Cosine similarity at which a new fact repeats an existing memory (see the learning page).
     duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
     #: Similarity at which a new fact of the same category replaces an existing memory.
     supersede_similarity: float = Field(0.80, gt=0.0, le=1.0)
@@ -264,6 +297,7 @@ class ExtractionConfig(_Section):
     concurrency: int = Field(2, ge=1, le=64)
     #: Tries per job (provider errors back off exponentially in between), then it is failed.
     max_attempts: int = Field(5, ge=1, le=50)
+    #: Seconds before a failed job's first retry; doubled each time, at most 5 minutes.
     retry_backoff_s: PositiveFloat = 2.0
     #: A claimed job returns to the queue when its worker has not renewed it for this long.
     lease_s: PositiveFloat = 30.0
@@ -272,7 +306,7 @@ class ExtractionConfig(_Section):
     #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
     drain_timeout_s: float = Field(5.0, ge=0.0)
     #: While chats are flowing, the share of the time jobs may spend storing facts (1: no limit;
-    #: the README's Learning section says what it costs the chat p99).
+    #: the learning page says what it costs the chat p99).
     busy_share: float = Field(0.1, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -374,12 +408,56 @@ def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """The message for a key no section has, with the closest allowed key of that section."""
+    section = _section_at(loc[:-1])
+    allowed = [] if section is None else _keys(section)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    if allowed:
+        return f"unknown key (expected one of: {', '.join(allowed)})"
+    return "unknown key"
+
+
+def _section_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    node: Any = GatewayConfig
+    for part in loc:
+        node = _inner(node, part)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _inner(node: Any, part: int | str) -> Any:
+    """The type found one step down ``node`` at ``part``: a field, an item, or a dict's value."""
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(str(part))
+        return None if field is None else field.annotation
+    args = [arg for arg in get_args(node) if arg is not type(None)]
+    origin = get_origin(node)
+    if origin is Annotated or origin in (UnionType, Union):
+        return _inner(args[0], part) if args else None
+    if origin is dict:
+        return args[1]
+    if origin in (tuple, list):
+        return args[0]
+    return None
+
+
+def _keys(section: type[BaseModel]) -> list[str]:
+    names = list(section.model_fields)
+    return names + [f.alias for f in section.model_fields.values() if f.alias]
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_url=False):
         path = ""
         for part in item["loc"]:
             path = _join(path, part)
+        if item["type"] == "extra_forbidden":
+            # The value is not shown: a misspelt key may well hold a secret.
+            lines.append(f"{path}: {_unknown_key(item['loc'])}")
+            continue
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         if "key" in path.rsplit(".", 1)[-1]:
@@ -410,3 +488,50 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     return parse_config(text, environ, str(path))
+
+
+def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
+    """``config`` with ``server`` settings replaced (the CLI's ``--port`` and the like),
+    validated as if the file had said so; ``ConfigError`` naming the key otherwise."""
+    raw = config.model_dump()
+    raw["server"].update(overrides)
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"command line: {_describe(exc)}") from None
+
+
+# The environment beyond the config file: what ``serve`` hands its worker processes, and the
+# defaults the libraries we embed read at import time. Read and written here only.
+
+#: The config file's path, which ``serve`` leaves for its worker processes.
+CONFIG_ENV = "GATEWAY_CONFIG"
+#: The directory where worker processes share their metrics; prometheus_client reads it too.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def load_worker_config() -> GatewayConfig:
+    """A worker process's config: the file ``serve`` named, with the shared metrics directory."""
+    config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared and config.metrics.enabled:
+        config = with_metrics_dir(config, Path(shared))
+    return config
+
+
+def with_metrics_dir(config: GatewayConfig, directory: Path | None) -> GatewayConfig:
+    metrics = config.metrics.model_copy(update={"multiprocess_dir": directory})
+    return config.model_copy(update={"metrics": metrics})
+
+
+def export_to_workers(name: str, value: str) -> None:
+    """Set ``name`` for the worker processes about to be started (and the libraries in them)."""
+    os.environ[name] = value
+
+
+def default_environment(name: str, value: Callable[[], str | None]) -> None:
+    """Set ``name`` to ``value()`` for a library that reads it, unless the operator has set it."""
+    if name not in os.environ:
+        chosen = value()
+        if chosen is not None:
+            os.environ[name] = chosen

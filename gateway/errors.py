@@ -4,6 +4,7 @@ The tree (the HTTP status comes from the class, never from an error's text)::
 
     GatewayError                      500 server_error
     ├── ConfigError                   (startup only: never reaches a client)
+    ├── StartupError                  (startup only: the port or the embedded store is taken)
     ├── InvalidRequest                400 invalid_request_error   (names the field in ``param``)
     ├── AuthenticationFailed          401 authentication_error
     ├── NotFound                      404 not_found_error
@@ -11,7 +12,9 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   └── MemoryNotFound
     ├── PayloadTooLarge               413 invalid_request_error
     ├── UpstreamError                 502 upstream_error          (the provider failed us)
-    │   ├── UpstreamUnavailable       502 (connection refused, reset, bad gateway, no key)
+    │   ├── UpstreamUnavailable       502 (connection refused, reset, the provider's 5xx)
+    │   ├── ProviderKeyRejected       502 provider_key_rejected   (the provider refused our key)
+    │   ├── ProviderKeyMissing        503 provider_key_missing    (no key configured)
     │   ├── UpstreamTimeout           504 timeout_error
     │   └── UpstreamStatus            the provider's own 4xx / 429, passed on with its body
     ├── StoreUnavailable              503 service_unavailable     (memory store down)
@@ -20,6 +23,11 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   └── EmbeddingProviderError        the provider call failed or returned unusable vectors
     ├── IsolationViolation            500 server_error            (the store crossed users)
     └── ImportInterrupted             (``gateway memory import`` only: never reaches a client)
+
+A missing provider key is a 503, not a 502: no provider was asked (or answered), the gateway is
+simply not set up to serve that model until its operator adds the key. It is not the client's
+fault either, so never a 4xx. When a model's fallbacks all fail too, the client sees the last
+error's status with a message that starts from the model it asked for.
 
 Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the
 boundary where they are raised; nothing outside those boundaries catches them.
@@ -61,6 +69,11 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """The configuration file is unusable; raised only while starting up."""
+
+
+class StartupError(GatewayError):
+    """Something outside the config stops the gateway from starting: its port is taken, or
+    another gateway holds its embedded store. Raised only while starting up."""
 
 
 class InvalidRequest(GatewayError):
@@ -106,6 +119,22 @@ class UpstreamError(GatewayError):
 
 class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
+
+
+class ProviderKeyRejected(UpstreamError):
+    """The provider answered 401 or 403 to the key the gateway sent: retrying will not help."""
+
+    code = "provider_key_rejected"
+    retryable = False
+
+
+class ProviderKeyMissing(UpstreamError):
+    """The model has no provider key configured and its provider needs one."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "provider_key_missing"
+    retryable = False
 
 
 class UpstreamTimeout(UpstreamError):

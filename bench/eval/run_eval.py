@@ -43,6 +43,7 @@ from bench.eval.dataset import (
 )
 from bench.eval.locomo import convert
 from bench.eval.spawn import GatewayDidNotStart, spawned_gateway
+from gateway.learning.salience import skip_reason
 
 BUDGETS = (500, 1000, 2000)
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -85,8 +86,9 @@ def read_dataset(path: Path) -> Dataset:
     return load(path)
 
 
-def memories_of(conversation: Conversation) -> list[MemoryIn]:
-    """Every turn as the memory the gateway should store, dated by its session."""
+def memories_of(conversation: Conversation, *, salient_only: bool = False) -> list[MemoryIn]:
+    """Every turn as the memory the gateway should store, dated by its session; with
+    ``salient_only``, only the turns that ``extraction.mode: turns`` would store."""
     return [
         {
             "content": memory_text(turn),
@@ -95,6 +97,7 @@ def memories_of(conversation: Conversation) -> list[MemoryIn]:
             "metadata": {"turn_id": turn["id"]},
         }
         for session, turn in iter_turns(conversation)
+        if not (salient_only and skip_reason(turn["text"]))
     ]
 
 
@@ -105,10 +108,12 @@ async def evaluate_conversation(
     budgets: Sequence[int],
     modes: Sequence[Mode],
     concurrency: int,
+    *,
+    salient_only: bool = False,
 ) -> list[Outcome]:
     """Ingest one conversation, ask all its questions, and forget it again."""
     user_id = f"eval-{conversation['id']}-{nonce}"
-    memories = memories_of(conversation)
+    memories = memories_of(conversation, salient_only=salient_only)
     try:
         for start in range(0, len(memories), BATCH):
             await client.add_memories(user_id, memories[start : start + BATCH])
@@ -212,7 +217,13 @@ async def _evaluate(
     async with GatewayClient(base_url, args.key, args.timeout) as client:
         for conversation in conversations:
             found = await evaluate_conversation(
-                client, conversation, nonce, args.budgets, args.modes, args.concurrency
+                client,
+                conversation,
+                nonce,
+                args.budgets,
+                args.modes,
+                args.concurrency,
+                salient_only=args.salient_only,
             )
             outcomes += found
             print(f"{conversation['id']}: {len(found)} queries", file=sys.stderr)
@@ -230,6 +241,7 @@ def _write_results(
         "dataset": str(args.dataset),
         "budgets": list(args.budgets),
         "modes": list(args.modes),
+        "salient_only": args.salient_only,
         "rows": rows,
         "outcomes": [
             {
@@ -273,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=0, help="only the first N conversations")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP call")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument(
+        "--salient-only",
+        action="store_true",
+        help="store only the turns that extraction.mode: turns would store",
+    )
     return parser
 
 

@@ -29,6 +29,7 @@ from gateway.learning.minimise import (
     turn_facts,
 )
 from gateway.learning.pacing import Pacer
+from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
 
@@ -100,7 +101,7 @@ class Pipeline:
 
     async def _extract(self, transcript: Transcript) -> Minimised:
         if self._extractor is None:
-            return await self._compute(turn_facts, transcript.new, self._policy)
+            return await self._compute(turn_facts, self._salient(transcript.new), self._policy)
         clean = await self._compute(scrubbed, transcript)
         try:
             raw = await self._extractor.extract(clean)
@@ -111,6 +112,12 @@ class Pipeline:
                 raise Retry(type(exc).__name__) from exc
             raise GiveUp("failed") from exc
         return await self._compute(minimise, raw, self._policy)
+
+    def _salient(self, turns: tuple[str, ...]) -> tuple[str, ...]:
+        salient = salient_turns(turns)
+        for reason in salient.skipped:
+            self._metrics.turn_skipped(reason)
+        return salient.kept
 
     async def _compute(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)

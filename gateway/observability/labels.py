@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-from gateway.errors import UpstreamError, UpstreamStatus, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    ProviderKeyMissing,
+    ProviderKeyRejected,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+)
 
 OTHER = "other"
 
@@ -22,6 +28,8 @@ DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
+#: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
+SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
 
 #: A provider label is a litellm provider prefix (``openai``, ``hosted_vllm``) or a protocol.
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -56,7 +64,6 @@ def upstream_error_kind(error: UpstreamError) -> str:
         if error.status_code == 429:
             return "rate_limit"
         return "server_error" if error.status_code >= 500 else "client_error"
-    if isinstance(error, UpstreamUnavailable) and not error.retryable:
-        # Not retryable means the provider refused our credentials (or none are configured).
+    if isinstance(error, ProviderKeyMissing | ProviderKeyRejected):
         return "auth"
     return "connection"

@@ -26,6 +26,7 @@ from gateway.observability.labels import (
     OTHER,
     OVERHEAD_STAGES,
     RETRIEVAL_OUTCOMES,
+    SKIPPED_TURN_REASONS,
     TOKEN_KINDS,
     UPSTREAM_ERROR_KINDS,
     WRITE_ACTIONS,
@@ -241,6 +242,15 @@ class Metrics:
             ),
             WRITE_ACTIONS,
         )
+        self._turns_skipped = _singles(
+            Counter(
+                "gateway_learning_turns_skipped_total",
+                "User turns turns-mode learning did not store, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+            SKIPPED_TURN_REASONS,
+        )
 
     def _build_runtime(self, registry: CollectorRegistry | None) -> None:
         family = _histogram(
@@ -340,6 +350,9 @@ class Metrics:
     def memories_written(self, action: str, count: int = 1) -> None:
         if count > 0:
             _pick(self._written, action, OTHER).inc(count)
+
+    def turn_skipped(self, reason: str) -> None:
+        _pick(self._turns_skipped, reason, OTHER).inc()
 
     # Runtime --------------------------------------------------------------------------------
 

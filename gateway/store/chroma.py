@@ -1,6 +1,6 @@
-"""The durable store: Chroma, embedded on disk or a ``chroma run`` server.
+"""The durable store: Chroma, embedded on disk or a ``chroma run`` server (the ``Backend``).
 
-Layout, chosen by measurement (see the README's memory section): one collection per tenant,
+Layout, chosen by measurement (see docs/memory.md): one collection per tenant,
 every record tagged with its scope digest and stored under ``<scope digest>:<memory id>``. Chroma
 is the system of record and is written on every change; it is read only to (re)build a user's
 in-process index, never on the request path.
@@ -22,7 +22,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.errors import GatewayError, IsolationViolation, StoreUnavailable
+from gateway.store.backend import StoredRecord
 from gateway.store.child import vacuum
 from gateway.store.records import Scope
 
@@ -42,14 +43,6 @@ SYNC_THRESHOLD = 2
 _COLLECTION_METADATA = {"hnsw:space": "cosine", "hnsw:sync_threshold": SYNC_THRESHOLD}
 #: The collection that holds the store's id (metadata only, no records).
 IDENTITY_COLLECTION = "gateway-store-identity"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    id: str
-    document: str
-    metadata: Mapping[str, Any]
-    embedding: npt.NDArray[np.float32] | None
 
 
 def collection_name(tenant: str) -> str:

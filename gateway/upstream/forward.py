@@ -3,7 +3,8 @@
 A model is tried ``1 + retries`` times while its errors are retryable (429, 5xx, timeouts,
 connection failures), waiting an exponentially growing, jittered delay (or the provider's
 Retry-After) between attempts; then the next name in its ``fallbacks``. A provider's 4xx other
-than 429 is the caller's to fix and is passed on at once.
+than 429 is the caller's to fix and is passed on at once. When the fallbacks fail too, the client
+hears about the model it asked for first, then what became of each fallback.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Forwarder:
         self, chain: Sequence[Route], call: Callable[[Upstream, Route], Awaitable[T]]
     ) -> tuple[Route, T]:
         error: UpstreamError | None = None
+        failures: list[tuple[Route, UpstreamError]] = []
         for route in chain:
             upstream = self._upstreams[route.protocol]
             for attempt in range(route.config.retries + 1):
@@ -68,16 +70,30 @@ class Forwarder:
                     error = exc
                     if not exc.retryable:
                         break
+            assert error is not None
+            failures.append((route, error))
             if not _may_fall_back(error):
                 break
-        assert error is not None
-        raise error
+        raise _chain_failed(failures)
 
     def _delay(self, attempt: int, error: UpstreamError | None) -> float:
         if error is not None and error.retry_after is not None:
             return min(error.retry_after, self._max_backoff_s)
         ceiling = min(self._backoff_s * 2 ** (attempt - 1), self._max_backoff_s)
         return random.uniform(ceiling / 2, ceiling)
+
+
+def _chain_failed(failures: Sequence[tuple[Route, UpstreamError]]) -> UpstreamError:
+    """The last error, with a message that starts from the model the client asked for (a
+    message naming only the last fallback would send its reader after the wrong model).
+
+    A provider's own error body (``UpstreamStatus``) is passed on as it came."""
+    (asked, first), *fallbacks = failures
+    error = failures[-1][1]
+    if fallbacks:
+        told = " ".join(f"Fallback '{route.name}': {e.message}" for route, e in fallbacks)
+        error.message = f"Model '{asked.name}' and its fallbacks failed. {first.message} {told}"
+    return error
 
 
 def _may_fall_back(error: UpstreamError | None) -> bool:

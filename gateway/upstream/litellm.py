@@ -22,7 +22,7 @@ from gateway.errors import (
 )
 from gateway.upstream import Reply
 from gateway.upstream.routes import Route
-from gateway.upstream.status import provider_failed, redact
+from gateway.upstream.status import key_missing, key_rejected, provider_failed, redact
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -93,28 +93,37 @@ def _arguments(route: Route, body: dict[str, Any], *, stream: bool) -> dict[str,
 
 
 def translate(route: Route, exc: openai.OpenAIError) -> UpstreamError:
-    """Map litellm's exceptions (subclasses of openai's) onto ours, by class."""
+    """Map litellm's exceptions (subclasses of openai's) onto ours, by class and status."""
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamTimeout(
             f"The provider for model '{route.name}' did not answer within "
             f"{route.config.timeout_s:g} s."
         )
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        error = UpstreamUnavailable(
-            f"The provider for model '{route.name}' rejected the gateway's credentials; "
-            "the gateway operator must fix its key."
+    status = _status(exc)
+    if status is None:
+        return UpstreamUnavailable(
+            f"Could not reach the provider for model '{route.name}' ({type(exc).__name__})."
         )
-        error.retryable = False
-        return error
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status >= 500:
-            return provider_failed(route, status)
-        kind = "rate_limit_error" if status == 429 else "invalid_request_error"
-        message = redact(str(getattr(exc, "message", "")).encode(), route).decode()
-        return UpstreamStatus(
-            status, error_body(message, kind), message=f"provider answered HTTP {status}"
-        )
-    return UpstreamUnavailable(
-        f"Could not reach the provider for model '{route.name}' ({type(exc).__name__})."
+    if status in (401, 403):
+        # Whether a provider needs a key (Bedrock and Vertex take other credentials, Ollama none)
+        # is litellm's to know: without a configured key, its refusal means the key is missing.
+        return key_missing(route) if route.config.api_key is None else key_rejected(route, status)
+    if status >= 500:
+        return provider_failed(route, status)
+    kind = "rate_limit_error" if status == 429 else "invalid_request_error"
+    message = redact(str(getattr(exc, "message", "")).encode(), route).decode()
+    return UpstreamStatus(
+        status, error_body(message, kind), message=f"provider answered HTTP {status}"
     )
+
+
+def _status(exc: openai.OpenAIError) -> int | None:
+    """The provider's HTTP status, or None when no answer came back."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code
+    if isinstance(exc, openai.APIConnectionError):
+        return None
+    # litellm raises its plain ``APIError`` for statuses it has no class for (a 403 from an
+    # OpenAI-compatible provider, say), with the status as an attribute.
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) and status >= 400 else None

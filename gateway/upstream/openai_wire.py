@@ -18,7 +18,7 @@ from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream import Reply
 from gateway.upstream.http1 import Client, ConnectionFailed, Pool, Response
 from gateway.upstream.routes import Route
-from gateway.upstream.status import passed_headers, status_error
+from gateway.upstream.status import key_missing, passed_headers, status_error
 
 
 class OpenAIWire:
@@ -131,12 +131,7 @@ def _require_key(route: Route) -> None:
     # A provider's own endpoint (no api_base configured) always needs a key; failing here saves
     # the client a round of doomed retries. Self-hosted endpoints often need none.
     if route.config.api_key is None and route.config.api_base is None:
-        error = UpstreamUnavailable(
-            f"No provider key is configured for model '{route.name}'; "
-            "the gateway operator must set one."
-        )
-        error.retryable = False
-        raise error
+        raise key_missing(route)
 
 
 def _timeout(route: Route) -> UpstreamError:

@@ -8,7 +8,14 @@ from time import time
 
 import orjson
 
-from gateway.errors import UpstreamError, UpstreamStatus, UpstreamUnavailable, error_body
+from gateway.errors import (
+    ProviderKeyMissing,
+    ProviderKeyRejected,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamUnavailable,
+    error_body,
+)
 from gateway.upstream.routes import Route
 
 #: Headers that describe one hop or that we set ourselves; everything else is passed on.
@@ -65,12 +72,7 @@ def status_error(
 ) -> UpstreamError:
     """The error to raise for a provider's answer with ``status`` >= 400."""
     if status in (401, 403):
-        error = UpstreamUnavailable(
-            f"The provider for model '{route.name}' rejected the gateway's credentials "
-            f"(HTTP {status}); the gateway operator must fix its key."
-        )
-        error.retryable = False
-        return error
+        return key_rejected(route, status)
     if status >= 500:
         return provider_failed(route, status, retry_after(headers))
     body = redact(body, route)
@@ -85,6 +87,22 @@ def status_error(
         message=f"provider answered HTTP {status}",
         retry_after=retry_after(headers),
         headers=passed_headers(headers.items()),
+    )
+
+
+def key_missing(route: Route) -> ProviderKeyMissing:
+    """No key is configured for ``route`` and its provider wants one."""
+    return ProviderKeyMissing(
+        f"No API key is configured for model '{route.name}' (provider {route.provider}); "
+        "the gateway's operator must set its api_key in the gateway's configuration."
+    )
+
+
+def key_rejected(route: Route, status: int) -> ProviderKeyRejected:
+    """The provider refused the key configured for ``route`` (HTTP 401 or 403)."""
+    return ProviderKeyRejected(
+        f"The provider of model '{route.name}' ({route.provider}) rejected the API key the "
+        f"gateway sent (HTTP {status}); the gateway's operator must replace it."
     )
 
 

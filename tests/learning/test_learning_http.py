@@ -340,6 +340,20 @@ def test_turns_mode_stores_the_users_words_without_a_model(
         assert extraction_requests(scripted) == []
 
 
+def test_turns_mode_does_not_store_greetings_or_bare_questions(
+    tmp_path: Path, scripted: RunningMock
+) -> None:
+    with start_gateway(learning_yaml(tmp_path, scripted.base_url, mode="turns")) as gateway:
+        for turn in ("Hi", "Where do I live?", "I live in Lisbon"):
+            assert chat(gateway, turn).status_code == 200
+        finished(gateway, jobs=3)
+        assert contents(memories(gateway)) == ["I live in Lisbon"]
+        samples = scrape(gateway)
+        skipped = "gateway_learning_turns_skipped_total"
+        assert counter(samples, skipped, reason="greeting") == 1
+        assert counter(samples, skipped, reason="question") == 1
+
+
 def test_without_an_extraction_model_fact_learning_is_off(
     tmp_path: Path, scripted: RunningMock, caplog: pytest.LogCaptureFixture
 ) -> None:

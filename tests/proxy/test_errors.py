@@ -98,11 +98,16 @@ def test_missing_and_unknown_keys(gateway: RunningGateway) -> None:
     assert_error(models, 401)
 
 
-def test_sdk_raises_its_own_exceptions(gateway: RunningGateway) -> None:
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
+
+
+def test_sdk_raises_its_own_exceptions(gateway: RunningGateway, client: openai.OpenAI) -> None:
     bad_key = openai.OpenAI(base_url=gateway.base_url, api_key="nope", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with bad_key, pytest.raises(openai.AuthenticationError):
         bad_key.chat.completions.create(model="mock", messages=MESSAGES)  # type: ignore[arg-type]
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gpt-99", messages=MESSAGES)  # type: ignore[arg-type]
     assert info.value.code == "model_not_found"
@@ -130,8 +135,9 @@ def test_provider_429_is_passed_on_after_retries(
     assert len(mock.state.requests) == 3  # 1 + retries: 2
 
 
-def test_provider_429_reaches_sdk_as_rate_limit(gateway: RunningGateway, mock: RunningMock) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
+def test_provider_429_reaches_sdk_as_rate_limit(
+    gateway: RunningGateway, mock: RunningMock, client: openai.OpenAI
+) -> None:
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(
             model="mock",
@@ -169,10 +175,16 @@ def test_provider_key_never_reaches_the_client(gateway: RunningGateway, mock: Ru
     assert "[redacted]" in response.json()["error"]["message"]
 
 
-def test_provider_rejecting_our_key_is_a_502(gateway: RunningGateway, mock: RunningMock) -> None:
-    spec = {"mode": "fail", "status": 401}
+@pytest.mark.parametrize("status", [401, 403])
+def test_provider_rejecting_our_key_is_a_502(
+    gateway: RunningGateway, mock: RunningMock, status: int
+) -> None:
+    spec = {"mode": "fail", "status": status}
     error = assert_error(post(gateway, {"model": "mock", "messages": MESSAGES, "mock": spec}), 502)
-    assert "credentials" in error["message"]
+    assert error["code"] == "provider_key_rejected"
+    assert "model 'mock'" in error["message"]
+    assert "rejected the API key" in error["message"]
+    assert "missing" not in error["message"] and "No API key" not in error["message"]
     assert len(mock.state.requests) == 1
 
 
@@ -184,9 +196,8 @@ def test_dropped_connection_is_a_502(gateway: RunningGateway, mock: RunningMock)
 
 
 def test_stream_cut_midway_ends_with_an_error_event(
-    gateway: RunningGateway, mock: RunningMock
+    gateway: RunningGateway, mock: RunningMock, client: openai.OpenAI
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
     stream = client.chat.completions.create(
         model="mock",
         messages=MESSAGES,  # type: ignore[arg-type]
@@ -223,6 +234,9 @@ models:
   - {{name: backup, model: openai/backup-model, api_base: "{mock_server.base_url}", api_key: k}}
   - {{name: only-dead, model: openai/m, api_base: "{dead}", api_key: k, retries: 0}}
   - {{name: nokey, model: openai/gpt-4o-mini}}
+  - {{name: nokey-then-mock, model: openai/gpt-4o-mini, fallbacks: [backup]}}
+  - {{name: nokey-then-claude, model: openai/gpt-4o-mini, fallbacks: [claude-nokey]}}
+  - {{name: claude-nokey, model: anthropic/claude-3-5-haiku-latest}}
 memory: {{enabled: false}}
 """
     with start_gateway(yaml) as running:
@@ -266,9 +280,51 @@ def test_connection_refused_without_fallback_is_502(special: RunningGateway) -> 
     assert_error(post(special, {"model": "only-dead", "messages": MESSAGES}), 502)
 
 
-def test_missing_provider_key_is_a_clear_502(special: RunningGateway) -> None:
-    error = assert_error(post(special, {"model": "nokey", "messages": MESSAGES}), 502)
-    assert "No provider key" in error["message"]
+def test_missing_provider_key_is_a_503_naming_the_model(
+    special: RunningGateway, mock: RunningMock
+) -> None:
+    with (
+        openai.OpenAI(base_url=special.base_url, api_key=KEY, max_retries=0) as client,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        client.chat.completions.create(model="nokey", messages=MESSAGES)  # type: ignore[arg-type]
+    assert info.value.status_code == 503
+    assert info.value.code == "provider_key_missing"
+    assert "No API key is configured for model 'nokey' (provider openai)" in info.value.message
+    assert "rejected" not in info.value.message
+    assert mock.state.requests == []
+
+
+def test_fallback_failing_too_still_names_the_requested_model(
+    special: RunningGateway, mock: RunningMock
+) -> None:
+    body = {
+        "model": "nokey-then-mock",
+        "messages": MESSAGES,
+        "mock": {"mode": "fail", "status": 401},
+    }
+    error = assert_error(post(special, body), 502)  # the status of the last fallback's failure
+    assert error["code"] == "provider_key_rejected"
+    assert error["message"].startswith(
+        "Model 'nokey-then-mock' and its fallbacks failed. "
+        "No API key is configured for model 'nokey-then-mock'"
+    )
+    assert "Fallback 'backup': The provider of model 'backup' (openai) rejected" in error["message"]
+    assert len(mock.state.requests) == 1
+
+
+@pytest.mark.slow
+def test_a_keyless_model_and_keyless_litellm_fallback_are_both_missing_keys(
+    special: RunningGateway,
+) -> None:
+    # The README's example config with no provider keys: gpt-4o-mini falls back to claude-haiku.
+    error = assert_error(post(special, {"model": "nokey-then-claude", "messages": MESSAGES}), 503)
+    assert error["code"] == "provider_key_missing"
+    message = error["message"]
+    assert message.startswith("Model 'nokey-then-claude' and its fallbacks failed. No API key")
+    fallback = "Fallback 'claude-nokey': No API key is configured for model 'claude-nokey'"
+    assert f"{fallback} (provider anthropic)" in message
+    assert "rejected" not in message
 
 
 def test_gateway_keeps_serving_after_bad_input(gateway: RunningGateway, mock: RunningMock) -> None:

@@ -19,6 +19,7 @@ def translated(mock_server: RunningMock) -> Iterator[RunningGateway]:
 auth: {{keys: [{{key: {KEY}, tenant: acme}}]}}
 models:
   - {{name: via-litellm, model: openai/mock-model, protocol: litellm, api_base: "{mock_server.base_url}", api_key: sk-provider-secret-123, retries: 1}}
+  - {{name: claude-keyless, model: anthropic/claude-3-5-haiku-latest, api_base: "{mock_server.base_url}"}}
 memory: {{enabled: false}}
 """
     with start_gateway(yaml) as running:
@@ -26,8 +27,9 @@ memory: {{enabled: false}}
 
 
 @pytest.fixture
-def client(translated: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=translated.base_url, api_key=KEY, max_retries=0)
+def client(translated: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=translated.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
 
 
 @pytest.mark.slow
@@ -107,3 +109,35 @@ def test_errors_are_translated_by_class(client: openai.OpenAI, mock: RunningMock
             extra_body={"mock": {"mode": "fail", "status": 503}},
         )
     assert failed.value.status_code == 502
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_is_rejected_not_missing(
+    client: openai.OpenAI, mock: RunningMock, status: int
+) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(
+            model="via-litellm",
+            messages=MESSAGES,  # type: ignore[arg-type]
+            extra_body={"mock": {"mode": "fail", "status": status}},
+        )
+    assert info.value.status_code == 502
+    assert info.value.code == "provider_key_rejected"
+    assert "model 'via-litellm'" in info.value.message
+    assert "rejected the API key" in info.value.message
+    assert len(mock.state.requests) == 1  # not retried
+
+
+@pytest.mark.slow
+def test_a_model_without_a_key_says_the_key_is_missing(
+    client: openai.OpenAI, mock: RunningMock
+) -> None:
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="claude-keyless", messages=MESSAGES)  # type: ignore[arg-type]
+    assert info.value.status_code == 503
+    assert info.value.code == "provider_key_missing"
+    message = info.value.message
+    assert "No API key is configured for model 'claude-keyless' (provider anthropic)" in message
+    assert "rejected" not in message
+    assert mock.state.requests == []

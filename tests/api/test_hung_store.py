@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.config import ConfigError
-from tests.memory.test_child import children_on, eventually
+from tests.store.test_child import children_on, eventually
 from tests.support.gateway import gateway_in_thread
 from tests.support.memory import MemoryClient, memory_config
 
