@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -71,7 +72,7 @@ _O200K_PATTERN = "|".join(
 )
 _ANALYSED_PATTERNS = frozenset({_CL100K_PATTERN, _O200K_PATTERN})
 #: Keys the digests, so a remembered count cannot confirm a guessed text outside this process.
-_DIGEST_KEY = os.urandom(16)
+_DIGEST_KEY = secrets.token_bytes(16)
 #: Texts whose counts are remembered by digest (a conversation's messages, across its turns).
 _REMEMBERED_TEXTS = 8192
 
