@@ -8,6 +8,7 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from gateway._litellm import load_litellm
 from gateway.config import GatewayConfig, MemoryConfig
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
@@ -38,6 +39,9 @@ def build_embedder(config: MemoryConfig) -> Embedder:
         assert settings.model is not None
         assert settings.dimension is not None
         key = settings.api_key.get_secret_value() if settings.api_key else None
+        # Imported now (startup calls this on a thread): a memory API call must not spend its
+        # deadline, memory.api.timeout_s, on an import that takes seconds.
+        load_litellm()
         return LiteLLMEmbedder(
             settings.model, dimension=settings.dimension, api_key=key, api_base=settings.api_base
         )
