@@ -141,7 +141,7 @@ class MemoryStore:
         if not items:
             return []
         if vectors is None:
-            vectors = await self._embedder.embed([item.content for item in items])
+            vectors = await self.embed(items)
         async with self._lock(scope):
             index = await self.index(scope)
             memories, fresh = [], []
@@ -158,6 +158,11 @@ class MemoryStore:
                 index.put_many(fresh)
                 self._commit(scope, index, seq)
         return memories
+
+    async def embed(self, items: Sequence[NewMemory]) -> Vector:
+        """The vectors ``add`` would store for ``items``: CPU work, or a provider's call, that
+        a caller may want to do before a deadline meant for the store starts."""
+        return await self._embedder.embed([item.content for item in items])
 
     async def update(
         self,
