@@ -25,10 +25,10 @@ MAX_BATCH = 1000
 MAX_CONTENT_CHARS = 8000
 MAX_METADATA_BYTES = 4096
 MAX_PAGE = 1000
-T = TypeVar("T")
 DEFAULT_CATEGORY = "fact"
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 class MemoryAPI:

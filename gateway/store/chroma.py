@@ -138,7 +138,7 @@ class ChromaBackend:
     def purge(self) -> None:
         """Remove every trace of deleted records from a store this gateway runs (Chroma's log
         and the SQLite file's free pages). For a store server run by someone else this is the
-        operator's to configure (README: erasure)."""
+        operator's to configure (docs/learning.md, Erasing a user's data)."""
         if self._owned is not None:
             vacuum(self._owned)
 
