@@ -57,8 +57,8 @@ HANG_AFTER_S = 60.0
 #: The longest a purge of erased data (``vacuum``) may take.
 VACUUM_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
-# Runs in the child (and in ``vacuum``'s process). The Rust CLI directly: the `chroma` console script first spends ~4 s
-# importing the Python package; this starts the same server in ~0.5 s.
+# Runs in the child (and in ``vacuum``'s process). The Rust CLI directly: the `chroma` console
+# script first spends ~4 s importing the Python package; this starts the same server in ~0.5 s.
 _LAUNCH = f"""\
 import ctypes, os, signal, sys
 parent, nice = int(sys.argv[1]), int(sys.argv[2])
