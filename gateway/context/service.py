@@ -80,9 +80,10 @@ async def start_memory(
     store = MemoryStore(backend, embedder, Generations(memory.store.state_dir / STATE_DB), cache)
     stack.push_async_callback(store.close)
     try:
-        await asyncio.to_thread(backend.connect)
-        await store.identify()
-    except StoreUnavailable:
+        async with asyncio.timeout(memory.api.timeout_s):
+            await asyncio.to_thread(backend.connect)
+            await store.identify()
+    except (StoreUnavailable, TimeoutError):
         # Serve anyway: retrieval degrades and /readyz says why until the store is back; the
         # state directory is checked against the store before its first use.
         log.warning("memory store unreachable at startup; will retry on use")
