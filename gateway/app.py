@@ -20,7 +20,13 @@ from starlette.routing import Route as HTTPRoute
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
-from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
+from gateway.errors import (
+    INTERNAL_ERROR_BODY,
+    GatewayError,
+    NotFound,
+    UpstreamError,
+    error_body,
+)
 from gateway.learning.service import start_learning
 from gateway.observability import (
     METRICS_STATE,
@@ -31,13 +37,16 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.dialect import CHAT, Dialect
+from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
-from gateway.upstream.routes import ModelRegistry
+from gateway.upstream.responses import responses_upstreams
+from gateway.upstream.routes import ModelRegistry, Route
 
 log = logging.getLogger("gateway")
 
@@ -53,6 +62,7 @@ class Services:
     authenticator: Authenticator
     registry: ModelRegistry
     chat: ChatCompletions
+    responses: ChatCompletions
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
@@ -61,11 +71,22 @@ class Services:
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
-    if any(route.protocol == "litellm" for route in registry.routes()):
+    if _uses_litellm(registry):
         # Imported only when configured: the module pulls in the openai SDK.
         from gateway.upstream.litellm import LiteLLM
 
         upstreams["litellm"] = LiteLLM()
+    for upstream in upstreams.values():
+        stack.push_async_callback(upstream.close)
+    return upstreams
+
+
+def _uses_litellm(registry: ModelRegistry) -> bool:
+    return any(route.protocol == "litellm" for route in registry.routes())
+
+
+def _responses_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
+    upstreams = responses_upstreams(with_litellm=_uses_litellm(registry))
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
     return upstreams
@@ -81,12 +102,11 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
-    forwarder = Forwarder(
-        await _build_upstreams(registry, stack),
-        on_failure=lambda route, error: metrics.upstream_error(
-            route.name, upstream_error_kind(error)
-        ),
-    )
+
+    def count_failure(route: Route, error: UpstreamError) -> None:
+        metrics.upstream_error(route.name, upstream_error_kind(error))
+
+    forwarder = Forwarder(await _build_upstreams(registry, stack), on_failure=count_failure)
     memory = None
     memory_api = None
     handoff: Handoff = NoLearning()
@@ -103,16 +123,25 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
-    chat = ChatCompletions(
-        authenticator=authenticator,
-        registry=registry,
-        forwarder=forwarder,
-        context=memory.context if memory else NoMemory(),
-        handoff=handoff,
-        metrics=metrics,
-        max_body_bytes=config.server.max_body_bytes,
+
+    def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
+        return ChatCompletions(
+            authenticator=authenticator,
+            registry=registry,
+            forwarder=forwarder,
+            context=memory.context if memory else NoMemory(),
+            handoff=handoff,
+            metrics=metrics,
+            max_body_bytes=config.server.max_body_bytes,
+            dialect=dialect,
+        )
+
+    chat = endpoint(CHAT, forwarder)
+    responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
+    responses = endpoint(RESPONSES, responses_forwarder)
+    return Services(
+        config, authenticator, registry, chat, responses, metrics, memory, memory_api, checks
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -133,6 +162,10 @@ def _services(request: Request) -> Services:
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
+
+
+async def responses(request: Request) -> Response | StreamResponse:
+    return await _services(request).responses(request)
 
 
 async def list_models(request: Request) -> Response:
@@ -227,6 +260,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     routes = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
