@@ -131,6 +131,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             memory.retriever,
             config.memory.categories,
             config.server.max_body_bytes,
+            timeout_s=config.memory.api.timeout_s,
         )
         checks["memory_store"] = _store_check(memory)
         outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)

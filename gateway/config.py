@@ -123,7 +123,9 @@ class StoreConfig(_Section):
     #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
     #: where each write stalls every request for ~10-60 ms (see the learning page).
     runs_in: Literal["child", "gateway"] = "child"
-    #: The gateway's own local state: extraction journal, store generations, snapshots.
+    #: The gateway's own local state: extraction journal, store generations, snapshots. It is
+    #: recorded for one store: at start, state recorded for another store (or for one since
+    #: wiped) is discarded, with a warning.
     state_dir: Path = Path("./data/state")
 
 
@@ -202,10 +204,18 @@ DEFAULT_PRIORITIES: Mapping[str, int] = {
 }
 
 
+class MemoryApiConfig(_Section):
+    #: The most a memory API call may take; past it the answer is 503 ``store_unavailable``,
+    #: even while the store hangs. An erase also waits for the store's files to be purged
+    #: (see the learning page, Erasing a user's data).
+    timeout_s: PositiveFloat = 5.0
+
+
 class MemoryConfig(_Section):
     #: ``false``: no retrieval, no injection, no learning, no memory API.
     enabled: bool = True
     store: StoreConfig = StoreConfig()
+    api: MemoryApiConfig = MemoryApiConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     cache: CacheConfig = CacheConfig()
