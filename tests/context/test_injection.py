@@ -49,8 +49,10 @@ def api(memory_gateway: RunningGateway) -> Iterator[MemoryClient]:
 
 
 @pytest.fixture(scope="module")
-def chat(memory_gateway: RunningGateway) -> openai.OpenAI:
-    return sdk(memory_gateway)
+def chat(memory_gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    client = sdk(memory_gateway)
+    yield client
+    client.close()
 
 
 def unique(name: str) -> str:
@@ -328,13 +330,15 @@ def test_a_store_that_is_down_degrades_the_request_instead_of_failing_it(
     dead_store_gateway: RunningGateway,
 ) -> None:
     started = time.monotonic()
-    received, headers = echo_chat(sdk(dead_store_gateway), QUESTION, user_id="alice")
+    with sdk(dead_store_gateway) as chat:
+        received, headers = echo_chat(chat, QUESTION, user_id="alice")
     assert time.monotonic() - started < 2
     assert received == QUESTION
     assert (headers["x-memory-status"], headers["x-memory-items"]) == ("degraded", "0")
     assert headers["x-memory-degraded-reason"] == "error"
     # The operator's compliance rules do not depend on the store and still apply.
-    received, headers = echo_chat(sdk(dead_store_gateway, OTHER_KEY), QUESTION, user_id="bob")
+    with sdk(dead_store_gateway, OTHER_KEY) as chat:
+        received, headers = echo_chat(chat, QUESTION, user_id="bob")
     assert headers["x-memory-status"] == "degraded"
     assert GLOBEX_CONTEXT["compliance"][0] in memory_block(received)
     # The memory API says what is wrong, and so does readiness.
@@ -493,6 +497,7 @@ def test_a_store_that_stops_and_comes_back(tmp_path: Path) -> None:
             api.add("warm", "Lives in Oslo.")
             assert sorted(api.contents("warm")) == ["Lives in Oslo.", "Prefers metric units."]
             api.close()
+            chat.close()
     finally:
         server.stop()
 
@@ -536,17 +541,17 @@ def slow_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGa
 def test_past_the_deadline_the_request_goes_on_and_the_load_finishes(
     slow_gateway: RunningGateway,
 ) -> None:
-    chat = sdk(slow_gateway)
-    started = time.monotonic()
-    received, headers = echo_chat(chat, QUESTION, user_id=BIG_USER)
-    assert time.monotonic() - started < 1.0
-    assert received == QUESTION
-    assert headers["x-memory-status"] == "degraded"
-    assert headers["x-memory-degraded-reason"] == "timeout"
-    # The cold load was not thrown away with the request: the user is soon served.
-    deadline = time.monotonic() + 20
-    while headers["x-memory-status"] != "ok":
-        assert time.monotonic() < deadline, "the index never finished loading"
-        time.sleep(0.2)
+    with sdk(slow_gateway) as chat:
+        started = time.monotonic()
         received, headers = echo_chat(chat, QUESTION, user_id=BIG_USER)
-    assert "prefers metric units." in memory_block(received)
+        assert time.monotonic() - started < 1.0
+        assert received == QUESTION
+        assert headers["x-memory-status"] == "degraded"
+        assert headers["x-memory-degraded-reason"] == "timeout"
+        # The cold load was not thrown away with the request: the user is soon served.
+        deadline = time.monotonic() + 20
+        while headers["x-memory-status"] != "ok":
+            assert time.monotonic() < deadline, "the index never finished loading"
+            time.sleep(0.2)
+            received, headers = echo_chat(chat, QUESTION, user_id=BIG_USER)
+        assert "prefers metric units." in memory_block(received)
