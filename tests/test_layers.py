@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
-    ("app",),
+    ("app", "connection"),
     ("server",),
     ("cli",),
     ("__main__",),

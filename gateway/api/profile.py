@@ -30,7 +30,7 @@ from gateway.profile.model import (
 )
 from gateway.profile.store import ProfileStore
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.request import parse_json_object, read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
 from gateway.store.records import Scope
 
 #: A change per field: a value to set, or None to clear it.
@@ -44,11 +44,14 @@ class ProfileAPI:
         profiles: ProfileStore,
         metrics: Metrics,
         max_body_bytes: int,
+        *,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._auth = authenticator
         self._profiles = profiles
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
 
     def _scope(self, request: Request) -> Scope:
         return user_scope(self._auth, request)
@@ -84,7 +87,8 @@ class ProfileAPI:
         return _json({"object": "user.profile.deleted", "user_id": scope.user, "deleted": True})
 
     async def _changes(self, request: Request) -> dict[str, Value | None]:
-        body = parse_json_object(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        body = parse_json_object(raw, self._max_json_depth)
         unknown = set(body) - {"fields"}
         if unknown:
             field = sorted(unknown)[0]
