@@ -128,8 +128,12 @@ class StoreConfig(_Section):
 class CacheConfig(_Section):
     #: Memories held in process memory across all users (about 2 KB each); LRU beyond.
     max_items: int = Field(200_000, ge=1)
-    #: With a store server, reload a user's index older than this (writers on other hosts).
+    #: With a store server, reload a user's index older than this, whatever its generation.
     ttl_s: float = Field(60.0, gt=0)
+    #: With a store server, how long a write or an erase on one host may stay unseen by another:
+    #: each host re-reads a user's generation at most this often, and an erase returns only
+    #: after this long (see docs/operations.md).
+    max_staleness_ms: int = Field(1000, ge=0, le=60_000)
     #: How often changed users' snapshot files are written (embedded store only).
     snapshot_interval_s: float = Field(5.0, gt=0)
 

@@ -104,6 +104,12 @@ class ChromaBackend:
             self._collections[name] = collection
         return collection
 
+    def named_collection(self, name: str) -> Any:
+        """A collection of the gateway's own records beside the memories (e.g. the
+        generation records of ``gateway.store.coherence``), created on first use."""
+        with _translated():
+            return self._client.get_or_create_collection(name, embedding_function=None)
+
     def heartbeat(self) -> None:
         with _translated():
             self._client.heartbeat()

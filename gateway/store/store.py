@@ -5,9 +5,11 @@ that index, loaded on first use from the user's snapshot file when it is current
 Chroma. Every write bumps the scope's generation before touching Chroma and again once it is
 done, so an index or snapshot is trusted only when its generation matches (see ``Generations``).
 
-With several processes (workers sharing a Chroma server), each request re-checks the generation
-(one SQLite read) so a worker never serves an index another worker has changed; snapshots are
-off, and ``ttl_s`` bounds staleness against writers on other hosts.
+With a store server shared by several processes or hosts, the generations are records in that
+server (``gateway.store.coherence``): a host re-reads a user's record at most every
+``max_staleness_s`` before serving the user's index, and an erase waits that long before it
+returns, so no host serves an erased user's memories once the erase has returned. Snapshots are
+off then, and ``ttl_s`` reloads every index now and then whatever the records say.
 """
 
 from __future__ import annotations
@@ -29,14 +31,19 @@ from gateway.config import RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
 from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
+from gateway.store.coherence import GenerationLog
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
 from gateway.store.records import Memory, Scope, Source, Status, utcnow
-from gateway.store.snapshots import Generations, Snapshots
+from gateway.store.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOCK_STRIPES = 256
+#: A generation no record ever holds (records start at 0 and only grow or are random > 0).
+_STALE = -1
+#: Hosts' clocks tick at slightly different rates; an erase waits this much longer.
+_CLOCK_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,9 @@ class CacheSettings:
     max_items: int = 200_000
     #: Re-check the generation on every read (several processes share the store).
     shared: bool = False
+    #: Re-check the generation at most this often per user, and hold every erase this long
+    #: before it returns (generations shared by several hosts); None: never.
+    max_staleness_s: float | None = None
     #: Reload an index older than this (writers on other hosts); None: never.
     ttl_s: float | None = None
     snapshots: Snapshots | None = None
@@ -67,7 +77,7 @@ class MemoryStore:
         self,
         backend: Backend,
         embedder: Embedder,
-        generations: Generations,
+        generations: GenerationLog,
         cache: CacheSettings,
         *,
         threads: int = 2,
@@ -87,10 +97,10 @@ class MemoryStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def cached(self, scope: Scope) -> UserIndex | None:
-        """The scope's index if it is loaded and current; no I/O beyond one SQLite read."""
+    async def cached(self, scope: Scope) -> UserIndex | None:
+        """The scope's index if it is loaded and current; at most one generation read."""
         index = self._indexes.get(scope.key)
-        if index is None or not self._current(scope, index):
+        if index is None or not await self._current(scope, index):
             return None
         self._indexes.move_to_end(scope.key)
         return index
@@ -98,7 +108,7 @@ class MemoryStore:
     async def index(self, scope: Scope) -> UserIndex:
         """The scope's index, loading it if needed. A load survives its caller's cancellation,
         so a request that gives up at its deadline still leaves the index warm for the next."""
-        index = self.cached(scope)
+        index = await self.cached(scope)
         if index is not None:
             return index
         task = self._loading.get(scope.key)
@@ -209,6 +219,10 @@ class MemoryStore:
             self._forget(scope)
             if self._cache.snapshots is not None:
                 await self._run(self._cache.snapshots.drop, scope)
+        if self._cache.max_staleness_s is not None:
+            # Every other host re-reads the generation within this time before it serves the
+            # user again: returning later is what makes the erase hold on all of them.
+            await asyncio.sleep(self._cache.max_staleness_s + _CLOCK_MARGIN_S)
         return count
 
     # -- housekeeping ------------------------------------------------------------------------
@@ -253,12 +267,23 @@ class MemoryStore:
     def _lock(self, scope: Scope) -> asyncio.Lock:
         return self._locks[int(scope.key[:8], 16) % _LOCK_STRIPES]
 
-    def _current(self, scope: Scope, index: UserIndex) -> bool:
-        if self._cache.ttl_s is not None and time.monotonic() - index.loaded_at > self._cache.ttl_s:
+    async def _current(self, scope: Scope, index: UserIndex) -> bool:
+        cache = self._cache
+        started = time.monotonic()
+        if cache.ttl_s is not None and started - index.loaded_at > cache.ttl_s:
             return False
-        return not self._cache.shared or self._generations.current(scope) == index.seq
+        if cache.shared:
+            return self._generations.current(scope) == index.seq
+        if cache.max_staleness_s is None or started - index.checked_at < cache.max_staleness_s:
+            return True
+        if await self._run(self._generations.current, scope) != index.seq:
+            return False
+        # The read began at ``started``: what it saw was true at that moment or later.
+        index.checked_at = max(index.checked_at, started)
+        return True
 
     async def _load(self, scope: Scope) -> UserIndex:
+        started = time.monotonic()
         seq = await self._run(self._generations.current, scope)
         snapshots = self._cache.snapshots
         index = None
@@ -270,6 +295,7 @@ class MemoryStore:
             index = build(self._embedder.dimension, seq, items)
             if snapshots is not None:
                 self._dirty[scope.key] = (scope, index)
+        index.checked_at = started
         self._remember(scope, index)
         return index
 
@@ -278,10 +304,14 @@ class MemoryStore:
 
         The second bump is for readers in other processes: one that loaded the user while the
         write was under way (and may have missed it) holds the middle generation, so its index
-        goes stale instead of being trusted until the next write."""
-        await self._run(self._generations.bump, scope)
+        goes stale instead of being trusted until the next write. A writer in another process
+        that bumped meanwhile may have written something this index lacks: then the index
+        gets a generation no record holds, and is reloaded when next checked."""
+        first = await self._run(self._generations.bump, scope)
         await self._run(write)
-        return await self._run(self._generations.bump, scope)
+        alone = await self._run(self._generations.current, scope) == first
+        last = await self._run(self._generations.bump, scope)
+        return last if alone else _STALE
 
     def _commit(self, scope: Scope, index: UserIndex, seq: int) -> None:
         """Record that ``index`` now holds every write up to generation ``seq``. Called only
