@@ -298,6 +298,9 @@ class ExtractionConfig(_Section):
     retry_backoff_s: PositiveFloat = 2.0
     #: A claimed job returns to the queue when its worker has not renewed it for this long.
     lease_s: PositiveFloat = 30.0
+    #: While the memory store is unreachable, a job that needs it waits this long before the
+    #: next try (such waits use up none of ``max_attempts``).
+    store_retry_s: PositiveFloat = 30.0
     #: How often idle workers look for jobs from other processes or due retries.
     poll_interval_s: PositiveFloat = 1.0
     #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
