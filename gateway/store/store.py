@@ -160,7 +160,7 @@ class MemoryStore:
                     fresh.append((memory, vector))
             if fresh:
                 records = [_record(m, v) for m, v in fresh]
-                seq = await self._write(scope, partial(self._backend.put, scope, records))
+                seq = await self._write(scope, index, partial(self._backend.put, scope, records))
                 index.put_many(fresh)
                 self._commit(scope, index, seq)
         return memories
@@ -187,7 +187,7 @@ class MemoryStore:
                 write = partial(self._backend.replace, scope, _record(new, vector))
             else:
                 write = partial(self._backend.update_metadata, scope, new.id, encode(new))
-            seq = await self._write(scope, write)
+            seq = await self._write(scope, index, write)
             index.put(new, vector)
             self._commit(scope, index, seq)
         return new
@@ -199,7 +199,7 @@ class MemoryStore:
                 raise MemoryNotFound(
                     f"No memory with id '{memory_id}' for this user.", param="memory_id"
                 )
-            seq = await self._write(scope, partial(self._backend.delete, scope, [memory_id]))
+            seq = await self._write(scope, index, partial(self._backend.delete, scope, [memory_id]))
             index.remove(memory_id)
             self._commit(scope, index, seq)
 
@@ -215,7 +215,7 @@ class MemoryStore:
         async with self._lock(scope):
             index = await self.index(scope)
             count = len(index)
-            await self._write(scope, partial(self._backend.erase, scope))
+            await self._write(scope, index, partial(self._backend.erase, scope))
             self._forget(scope)
             if self._cache.snapshots is not None:
                 await self._run(self._cache.snapshots.drop, scope)
@@ -299,17 +299,22 @@ class MemoryStore:
         self._remember(scope, index)
         return index
 
-    async def _write(self, scope: Scope, write: Callable[[], None]) -> int:
-        """Bump the generation, write to Chroma, bump again; returns the final generation.
+    async def _write(self, scope: Scope, index: UserIndex, write: Callable[[], None]) -> int:
+        """Bump the generation, write to Chroma, bump again; returns the generation ``index``
+        may claim once it holds the write.
 
         The second bump is for readers in other processes: one that loaded the user while the
         write was under way (and may have missed it) holds the middle generation, so its index
-        goes stale instead of being trusted until the next write. A writer in another process
-        that bumped meanwhile may have written something this index lacks: then the index
-        gets a generation no record holds, and is reloaded when next checked."""
+        goes stale instead of being trusted until the next write. When another process wrote
+        since ``index`` was checked, or bumps while this write is under way, ``index`` may lack
+        that write: it gets a generation no record holds, and is reloaded when next checked.
+        (The one overlap this misses: another process's write that begins between this
+        write's first read and first bump and ends before this one does; ``ttl_s`` bounds it,
+        see docs/operations.md.)"""
+        unchanged = await self._run(self._generations.current, scope) == index.seq
         first = await self._run(self._generations.bump, scope)
         await self._run(write)
-        alone = await self._run(self._generations.current, scope) == first
+        alone = unchanged and await self._run(self._generations.current, scope) == first
         last = await self._run(self._generations.bump, scope)
         return last if alone else _STALE
 
