@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 from starlette.applications import Starlette
@@ -20,6 +20,7 @@ from starlette.routing import Route as HTTPRoute
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
+from gateway.context.stage import MemoryContext
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
 from gateway.learning.service import start_learning
 from gateway.observability import (
@@ -32,6 +33,7 @@ from gateway.observability import (
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
 from gateway.proxy.stream import StreamResponse
+from gateway.reload import ConfigSource, Reloader, on_hangup
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
@@ -47,7 +49,8 @@ Check = Callable[[], Awaitable[str | None]]
 
 @dataclass
 class Services:
-    """Everything a request handler needs, built once per process at startup."""
+    """Everything a request handler needs: built at startup, and again on each reload from
+    the same long-lived parts (``Core``)."""
 
     config: GatewayConfig
     authenticator: Authenticator
@@ -59,21 +62,51 @@ class Services:
     checks: dict[str, Check] = field(default_factory=dict)
 
 
+@dataclass
+class Core:
+    """What is built once per process and outlives reloads: metrics, the providers'
+    clients, the memory store and its models, learning."""
+
+    metrics: Metrics
+    upstreams: dict[str, Upstream]
+    forwarder: Forwarder
+    stack: AsyncExitStack
+    memory: MemoryServices | None = None
+    handoff: Handoff = field(default_factory=NoLearning)
+    checks: dict[str, Check] = field(default_factory=dict)
+
+
+@dataclass
+class Live:
+    """The services requests use now. A reload swaps in new ones; a request under way keeps
+    the ones it started with."""
+
+    current: Services
+
+
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
-    if any(route.protocol == "litellm" for route in registry.routes()):
-        # Imported only when configured: the module pulls in the openai SDK.
-        from gateway.upstream.litellm import LiteLLM
-
-        upstreams["litellm"] = LiteLLM()
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
+    _add_litellm(registry, upstreams, stack)
     return upstreams
 
 
-async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Services:
+def _add_litellm(
+    registry: ModelRegistry, upstreams: dict[str, Upstream], stack: AsyncExitStack
+) -> None:
+    if "litellm" in upstreams or all(r.protocol != "litellm" for r in registry.routes()):
+        return
+    # Imported only when configured: the module pulls in the openai SDK.
+    from gateway.upstream.litellm import LiteLLM
+
+    upstreams["litellm"] = LiteLLM()
+    stack.push_async_callback(upstreams["litellm"].close)
+
+
+async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
+    """Build what lives as long as the process; ``stack`` closes it all at shutdown."""
     registry = ModelRegistry(config.models)
-    authenticator = Authenticator(config.auth.keys)
     metrics = Metrics(
         model_names=registry.names(), multiprocess_dir=config.metrics.multiprocess_dir
     )
@@ -81,18 +114,32 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
+    upstreams = await _build_upstreams(registry, stack)
     forwarder = Forwarder(
-        await _build_upstreams(registry, stack),
+        upstreams,
         on_failure=lambda route, error: metrics.upstream_error(
             route.name, upstream_error_kind(error)
         ),
     )
-    memory = None
-    memory_api = None
-    handoff: Handoff = NoLearning()
-    checks: dict[str, Check] = {}
+    core = Core(metrics, upstreams, forwarder, stack)
     if config.memory.enabled:
-        memory = await start_memory(config, metrics, stack)
+        core.memory = await start_memory(config, metrics, stack)
+        core.checks["memory_store"] = _store_check(core.memory)
+        core.handoff = await start_learning(
+            config, core.memory, registry, forwarder, metrics, stack
+        )
+    return core
+
+
+def build_services(config: GatewayConfig, core: Core) -> Services:
+    """The per-config parts (keys, models, the memory stage's settings) over ``core``."""
+    registry = ModelRegistry(config.models)
+    _add_litellm(registry, core.upstreams, core.stack)
+    authenticator = Authenticator(config.auth.keys)
+    memory = core.memory
+    memory_api = None
+    if memory is not None:
+        memory = replace(memory, context=MemoryContext(config, memory.retriever, core.metrics))
         memory_api = MemoryAPI(
             authenticator,
             memory.store,
@@ -100,18 +147,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             config.memory.categories,
             config.server.max_body_bytes,
         )
-        checks["memory_store"] = _store_check(memory)
-        handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
     chat = ChatCompletions(
         authenticator=authenticator,
         registry=registry,
-        forwarder=forwarder,
+        forwarder=core.forwarder,
         context=memory.context if memory else NoMemory(),
-        handoff=handoff,
-        metrics=metrics,
+        handoff=core.handoff,
+        metrics=core.metrics,
         max_body_bytes=config.server.max_body_bytes,
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
+    return Services(
+        config, authenticator, registry, chat, core.metrics, memory, memory_api, core.checks
+    )
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -126,8 +173,8 @@ def _store_check(memory: MemoryServices) -> Check:
 
 
 def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
+    live: Live = request.state.services
+    return live.current
 
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
@@ -216,13 +263,24 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return Response(INTERNAL_ERROR_BODY, 500, media_type="application/json")
 
 
-def create_app(config: GatewayConfig) -> Starlette:
+def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Starlette:
+    """The application for ``config``; with ``source``, ``SIGHUP`` reloads the file there."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with AsyncExitStack() as stack:
-            services = await start_services(config, stack)
-            log.info("gateway ready: %d models", len(services.registry.names()))
-            yield {"services": services, METRICS_STATE: services.metrics}
+            core = await start_core(config, stack)
+            live = Live(build_services(config, core))
+            if source is not None:
+                reloader = Reloader(
+                    source,
+                    config,
+                    lambda new: setattr(live, "current", build_services(new, core)),
+                    core.metrics.config_reload,
+                )
+                stack.enter_context(on_hangup(reloader))
+            log.info("gateway ready: %d models", len(live.current.registry.names()))
+            yield {"services": live, METRICS_STATE: core.metrics}
 
     routes = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),

@@ -510,6 +510,11 @@ CONFIG_ENV = "GATEWAY_CONFIG"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def process_environment() -> Mapping[str, str]:
+    """The environment that ``${VAR}`` in the config file is read from, again on a reload."""
+    return os.environ
+
+
 def load_worker_config() -> GatewayConfig:
     """A worker process's config: the file ``serve`` named, with the shared metrics directory."""
     config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
