@@ -4,7 +4,9 @@ with a state directory and a port of its own, as docs/operations.md describes a 
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,29 @@ def test_after_an_erase_on_one_host_the_other_injects_nothing_on_its_next_reques
     assert erased.status_code in (200, 204), erased.text
     assert "Dr. Silva" not in injected(cluster.mock, cluster.url("b"), "Who is my doctor?")
     assert memories(cluster.url("b")) == []
+
+
+def test_a_job_another_host_accepted_before_an_erase_stores_nothing_after_it(
+    cluster: Cluster,
+) -> None:
+    # B's extraction call is under way while A erases the user.
+    cluster.mock.state.script.append(facts_answer((FACTS[0], "fact"), delay_s=2))
+    assert chat(cluster.url("b"), FACTS[0]).status_code == 200
+    wait_until(lambda: [r for r in cluster.mock.state.requests if "mock" not in r.body])
+    erased = httpx.delete(
+        f"{cluster.url('a')}/v1/users/alice/memories",
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    )
+    assert erased.status_code in (200, 204), erased.text
+    time.sleep(4)  # the job's answer has come back and the job is done
+    assert not _journal_jobs(cluster.tmp / "b")
+    assert memories(cluster.url("a")) == [] and memories(cluster.url("b")) == []
+
+
+def _journal_jobs(host: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(host / "state" / "extraction.sqlite3") as db:
+        return db.execute("SELECT id FROM jobs").fetchall()
 
 
 def test_jobs_of_a_host_killed_with_kill_9_are_applied_by_its_replacement(

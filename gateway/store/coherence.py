@@ -17,6 +17,10 @@ How fresh a host's view is, is ``memory.cache.max_staleness_ms``: a host re-read
 record at most that often, and an erase waits that long before it returns, so once an erase has
 returned on any host, no host serves the user's old index again. docs/operations.md has the
 measured cost of a check.
+
+An erase also leaves an erasure record (``<scope digest>:erased``, the time it began): a job that
+another host's journal accepted for the user before the erase is dropped when it finds one, as
+the host's own journal already does for erasures it saw itself.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class GenerationLog(Protocol):
     def bump(self, scope: Scope) -> int: ...
 
     def close(self) -> None: ...
+
+
+def _erasure_id(scope: Scope) -> str:
+    return f"{scope.key}:erased"
 
 
 def generations_collection(tenant: str) -> str:
@@ -74,6 +82,23 @@ class SharedGenerations:
             lambda c: c.upsert(ids=[scope.key], embeddings=_NO_VECTOR, metadatas=[{"seq": value}]),
         )
         return value
+
+    def record_erasure(self, scope: Scope, at: float) -> None:
+        """Note that the user's data is being erased at ``at`` (epoch seconds), for hosts whose
+        journals still hold jobs of theirs from before."""
+        self._call(
+            scope,
+            lambda c: c.upsert(
+                ids=[_erasure_id(scope)], embeddings=_NO_VECTOR, metadatas=[{"at": at}]
+            ),
+        )
+
+    def erased_since(self, scope: Scope, moment: float) -> bool:
+        """Whether the user's data was erased at or after ``moment`` (epoch seconds)."""
+        found = self._call(
+            scope, lambda c: c.get(ids=[_erasure_id(scope)], include=["metadatas"])["metadatas"]
+        )
+        return bool(found and found[0] and float(found[0]["at"]) >= moment)
 
     def close(self) -> None:
         """Nothing to release: the connection is the backend's."""

@@ -31,7 +31,7 @@ from gateway.config import RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
 from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
-from gateway.store.coherence import GenerationLog
+from gateway.store.coherence import GenerationLog, SharedGenerations
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
 from gateway.store.records import Memory, Scope, Source, Status, utcnow
@@ -212,6 +212,9 @@ class MemoryStore:
         """Delete everything stored about the user: records, index and snapshot."""
         for hook in self._erase_hooks:
             await hook(scope)
+        if isinstance(self._generations, SharedGenerations):
+            # Before the records go: a job another host accepted earlier must find it.
+            await self._run(self._generations.record_erasure, scope, time.time())
         async with self._lock(scope):
             index = await self.index(scope)
             count = len(index)
@@ -224,6 +227,14 @@ class MemoryStore:
             # user again: returning later is what makes the erase hold on all of them.
             await asyncio.sleep(self._cache.max_staleness_s + _CLOCK_MARGIN_S)
         return count
+
+    async def erased_since(self, scope: Scope, moment: float) -> bool:
+        """Whether an erase of the user began at or after ``moment`` (epoch seconds) on any host
+        sharing the store; only a store server keeps that record (one host's own journal notes
+        its own erasures)."""
+        if not isinstance(self._generations, SharedGenerations):
+            return False
+        return await self._run(self._generations.erased_since, scope, moment)
 
     # -- housekeeping ------------------------------------------------------------------------
 

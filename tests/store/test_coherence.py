@@ -66,8 +66,12 @@ async def test_after_an_erase_returns_on_one_host_the_other_serves_nothing_at_on
     async with two_hosts(chroma, embedder) as (a, b):
         await a.add(scope, [NewMemory("User's doctor is Dr. Silva.", "fact")])
         assert contents(await b.all(scope)) == {"User's doctor is Dr. Silva."}
+        before = time.time()
         started = time.monotonic()
+        assert not await b.erased_since(scope, before)
         assert await a.erase(scope) == 1
+        assert await b.erased_since(scope, before)  # what a job B accepted earlier checks
+        assert not await b.erased_since(scope, time.time())
         assert time.monotonic() - started >= STALENESS_S  # the erase waits out the bound
         assert await b.all(scope) == []  # B's very next read, no waiting
 
