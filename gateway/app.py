@@ -21,7 +21,13 @@ from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
 from gateway.context.stage import MemoryContext
-from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
+from gateway.errors import (
+    INTERNAL_ERROR_BODY,
+    GatewayError,
+    NotFound,
+    UpstreamError,
+    error_body,
+)
 from gateway.learning.service import start_learning
 from gateway.observability import (
     METRICS_STATE,
@@ -32,6 +38,8 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.dialect import CHAT, Dialect
+from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.reload import ConfigSource, Reloader, on_hangup
 from gateway.types import Handoff, NoLearning
@@ -39,7 +47,8 @@ from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
-from gateway.upstream.routes import ModelRegistry
+from gateway.upstream.responses import responses_upstreams
+from gateway.upstream.routes import ModelRegistry, Route
 
 log = logging.getLogger("gateway")
 
@@ -56,6 +65,7 @@ class Services:
     authenticator: Authenticator
     registry: ModelRegistry
     chat: ChatCompletions
+    responses: ChatCompletions
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
@@ -65,11 +75,14 @@ class Services:
 @dataclass
 class Core:
     """What is built once per process and outlives reloads: metrics, the providers'
-    clients, the memory store and its models, learning."""
+    clients (one set per API: chat completions, responses), the memory store and its models,
+    learning."""
 
     metrics: Metrics
     upstreams: dict[str, Upstream]
+    responses_upstreams: dict[str, Upstream]
     forwarder: Forwarder
+    responses_forwarder: Forwarder
     stack: AsyncExitStack
     memory: MemoryServices | None = None
     handoff: Handoff = field(default_factory=NoLearning)
@@ -84,24 +97,26 @@ class Live:
     current: Services
 
 
-async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
-    upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
+def _uses_litellm(registry: ModelRegistry) -> bool:
+    return any(route.protocol == "litellm" for route in registry.routes())
+
+
+def _closed_at_exit(upstreams: dict[str, Upstream], stack: AsyncExitStack) -> dict[str, Upstream]:
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
-    _add_litellm(registry, upstreams, stack)
     return upstreams
 
 
-def _add_litellm(
-    registry: ModelRegistry, upstreams: dict[str, Upstream], stack: AsyncExitStack
-) -> None:
-    if "litellm" in upstreams or all(r.protocol != "litellm" for r in registry.routes()):
+def _with_litellm(registry: ModelRegistry, core: Core) -> None:
+    """Add the litellm clients when a reload brings the first model that needs them."""
+    if not _uses_litellm(registry) or "litellm" in core.upstreams:
         return
     # Imported only when configured: the module pulls in the openai SDK.
     from gateway.upstream.litellm import LiteLLM
 
-    upstreams["litellm"] = LiteLLM()
-    stack.push_async_callback(upstreams["litellm"].close)
+    core.upstreams.update(_closed_at_exit({"litellm": LiteLLM()}, core.stack))
+    extra = responses_upstreams(with_litellm=True)
+    core.responses_upstreams.update(_closed_at_exit({"litellm": extra["litellm"]}, core.stack))
 
 
 async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
@@ -114,19 +129,26 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
-    upstreams = await _build_upstreams(registry, stack)
-    forwarder = Forwarder(
+
+    def count_failure(route: Route, error: UpstreamError) -> None:
+        metrics.upstream_error(route.name, upstream_error_kind(error))
+
+    upstreams = _closed_at_exit({"openai": OpenAIWire(), "echo": Echo()}, stack)
+    answers = _closed_at_exit(responses_upstreams(with_litellm=False), stack)
+    core = Core(
+        metrics,
         upstreams,
-        on_failure=lambda route, error: metrics.upstream_error(
-            route.name, upstream_error_kind(error)
-        ),
+        answers,
+        Forwarder(upstreams, on_failure=count_failure),
+        Forwarder(answers, on_failure=count_failure),
+        stack,
     )
-    core = Core(metrics, upstreams, forwarder, stack)
+    _with_litellm(registry, core)
     if config.memory.enabled:
         core.memory = await start_memory(config, metrics, stack)
         core.checks["memory_store"] = _store_check(core.memory)
         core.handoff = await start_learning(
-            config, core.memory, registry, forwarder, metrics, stack
+            config, core.memory, registry, core.forwarder, metrics, stack
         )
     return core
 
@@ -134,7 +156,7 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
 def build_services(config: GatewayConfig, core: Core) -> Services:
     """The per-config parts (keys, models, the memory stage's settings) over ``core``."""
     registry = ModelRegistry(config.models)
-    _add_litellm(registry, core.upstreams, core.stack)
+    _with_litellm(registry, core)
     authenticator = Authenticator(config.auth.keys)
     memory = core.memory
     memory_api = None
@@ -147,17 +169,32 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             config.memory.categories,
             config.server.max_body_bytes,
         )
-    chat = ChatCompletions(
-        authenticator=authenticator,
-        registry=registry,
-        forwarder=core.forwarder,
-        context=memory.context if memory else NoMemory(),
-        handoff=core.handoff,
-        metrics=core.metrics,
-        max_body_bytes=config.server.max_body_bytes,
-    )
+    context = memory.context if memory else NoMemory()
+
+    def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
+        return ChatCompletions(
+            authenticator=authenticator,
+            registry=registry,
+            forwarder=forwarder,
+            context=context,
+            handoff=core.handoff,
+            metrics=core.metrics,
+            max_body_bytes=config.server.max_body_bytes,
+            dialect=dialect,
+        )
+
+    chat = endpoint(CHAT, core.forwarder)
+    responses = endpoint(RESPONSES, core.responses_forwarder)
     return Services(
-        config, authenticator, registry, chat, core.metrics, memory, memory_api, core.checks
+        config,
+        authenticator,
+        registry,
+        chat,
+        responses,
+        core.metrics,
+        memory,
+        memory_api,
+        core.checks,
     )
 
 
@@ -179,6 +216,10 @@ def _services(request: Request) -> Services:
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
+
+
+async def responses(request: Request) -> Response | StreamResponse:
+    return await _services(request).responses(request)
 
 
 async def list_models(request: Request) -> Response:
@@ -284,6 +325,7 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
 
     routes = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 MemoryMode = Literal["on", "read-only", "off"]
-RetrievalMode = Literal["hybrid", "dense"]
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,9 @@ class Prepared:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
+    #: The rendered memory block itself, for endpoints that place it elsewhere than in
+    #: ``messages`` (the Responses API's ``instructions``); empty when nothing was injected.
+    block: str = ""
 
 
 class Handoff(Protocol):

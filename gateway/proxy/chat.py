@@ -1,4 +1,8 @@
-"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together."""
+"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together.
+
+The same stages serve every endpoint with memory; what differs between endpoints (the body's
+shape, where the memories go, how the answer reads) is the ``Dialect`` the orchestrator is
+given (``gateway.proxy.dialect``)."""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
+from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.identity import resolve_identity
-from gateway.proxy.request import parse_chat, read_body
+from gateway.proxy.request import read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import ChatRequest, Handoff, Identity, Prepared
 from gateway.upstream.forward import Forwarder
@@ -46,11 +50,8 @@ class Exchange:
     started: float
     #: When the request was ready to go upstream.
     ready: float
-
-    @property
-    def body(self) -> dict[str, Any]:
-        messages = self.prepared.messages
-        return self.chat.body if messages is None else {**self.chat.body, "messages": messages}
+    #: The body to send upstream, memories included.
+    body: dict[str, Any]
 
 
 class ChatCompletions:
@@ -64,6 +65,7 @@ class ChatCompletions:
         handoff: Handoff,
         metrics: Metrics,
         max_body_bytes: int,
+        dialect: Dialect = CHAT,
     ) -> None:
         self._auth = authenticator
         self._registry = registry
@@ -72,18 +74,20 @@ class ChatCompletions:
         self._handoff = handoff
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._dialect = dialect
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = parse_chat(await read_body(request, self._max_body_bytes))
+        chat = self._dialect.parse(await read_body(request, self._max_body_bytes))
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
-        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter())
+        body = self._dialect.body(chat, prepared)
+        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter(), body)
         self._metrics.overhead("auth", authenticated - started)
         self._metrics.overhead("parse", parsed - authenticated)
         if chat.stream:
@@ -95,7 +99,7 @@ class ChatCompletions:
         route, reply = await self._forwarder.complete(exchange.chain, exchange.body)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
-        text, usage = _read_reply(reply.body)
+        text, usage = self._dialect.reply(reply.body)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
         self._learn(exchange, text)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
@@ -123,7 +127,7 @@ class ChatCompletions:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
-        return StreamResponse(stream, headers, complete, abort)
+        return StreamResponse(stream, headers, complete, abort, self._dialect.tap())
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
         """Our own time: everything before the request went upstream, plus ``after``."""
@@ -148,8 +152,8 @@ class ChatCompletions:
     ) -> None:
         """Token counts and how much of the injected context the answer used."""
         if usage:
-            for kind, key in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
-                count = usage.get(key)
+            for kind, keys in _USAGE_KEYS:
+                count = next((usage[k] for k in keys if k in usage), None)
                 if isinstance(count, int):
                     self._metrics.tokens(route.name, kind, count)
         if exchange.prepared.injected:
@@ -157,17 +161,9 @@ class ChatCompletions:
             self._metrics.context_utilization(ratio)
 
 
-def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None]:
-    """The text of choice 0 and the usage of a complete answer (empty when unreadable)."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "", None
-    if not isinstance(parsed, dict):
-        return "", None
-    usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
-    try:
-        content = parsed["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        content = None
-    return (content if isinstance(content, str) else ""), usage
+#: Where each token count sits in an answer's usage: chat completions name them one way, the
+#: Responses and Messages APIs the other.
+_USAGE_KEYS = (
+    ("prompt", ("prompt_tokens", "input_tokens")),
+    ("completion", ("completion_tokens", "output_tokens")),
+)

@@ -222,6 +222,10 @@ def mock_provider() -> Iterator[RunningMock]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", provider.chat)
     app.router.add_get("/v1/models", provider.models)
+    # Imported here: the Responses mock builds on this module's MockProvider.
+    from tests.support.mock_responses import MockResponses
+
+    app.router.add_post("/v1/responses", MockResponses(state).responses)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
     loop.run_until_complete(runner.setup())
