@@ -211,6 +211,7 @@ def test_unknown_values_are_counted_as_other(
         ("gateway_memory_retrievals_total", "outcome"): {
             "hit",
             "empty",
+            "lexical",
             "timeout",
             "error",
             "skipped",
