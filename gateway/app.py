@@ -15,8 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.routing import Route as HTTPRoute
+from starlette.types import Receive, Scope, Send
 
+from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
@@ -28,7 +31,8 @@ from gateway.errors import (
     UpstreamError,
     error_body,
 )
-from gateway.learning.service import start_learning
+from gateway.learning.outcomes import OutcomeLog, Outcomes
+from gateway.learning.service import start_learning, start_outcomes
 from gateway.observability import (
     METRICS_STATE,
     CollectorPauses,
@@ -38,7 +42,9 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
+from gateway.proxy.passthrough import Embeddings, PassThrough
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.reload import ConfigSource, Reloader, on_hangup
@@ -47,6 +53,7 @@ from gateway.upstream import Upstream
 from gateway.upstream.echo import Echo
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
+from gateway.upstream.relay import Relay
 from gateway.upstream.responses import responses_upstreams
 from gateway.upstream.routes import ModelRegistry, Route
 
@@ -66,27 +73,32 @@ class Services:
     registry: ModelRegistry
     chat: ChatCompletions
     responses: ChatCompletions
+    passthrough: PassThrough
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
 
 @dataclass
 class Core:
-    """What is built once per process and outlives reloads: metrics, the providers'
-    clients (one set per API: chat completions, responses), the memory store and its models,
-    learning."""
+    """What is built once per process and outlives reloads: metrics, the providers' clients
+    (one set per API: chat completions, responses, pass-through), the memory store and its
+    models, learning and the outcome records."""
 
     metrics: Metrics
     upstreams: dict[str, Upstream]
     responses_upstreams: dict[str, Upstream]
     forwarder: Forwarder
     responses_forwarder: Forwarder
+    relay: Relay
     stack: AsyncExitStack
     memory: MemoryServices | None = None
     handoff: Handoff = field(default_factory=NoLearning)
     checks: dict[str, Check] = field(default_factory=dict)
+    outcomes: Outcomes | None = None
+    exchanges: OutcomeLog | None = None
 
 
 @dataclass
@@ -108,7 +120,8 @@ def _closed_at_exit(upstreams: dict[str, Upstream], stack: AsyncExitStack) -> di
 
 
 def _with_litellm(registry: ModelRegistry, core: Core) -> None:
-    """Add the litellm clients when a reload brings the first model that needs them."""
+    """Add the litellm clients at startup, or when a reload brings the first model that
+    needs them."""
     if not _uses_litellm(registry) or "litellm" in core.upstreams:
         return
     # Imported only when configured: the module pulls in the openai SDK.
@@ -135,31 +148,39 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
 
     upstreams = _closed_at_exit({"openai": OpenAIWire(), "echo": Echo()}, stack)
     answers = _closed_at_exit(responses_upstreams(with_litellm=False), stack)
+    relay = Relay()
+    stack.push_async_callback(relay.close)
     core = Core(
         metrics,
         upstreams,
         answers,
         Forwarder(upstreams, on_failure=count_failure),
         Forwarder(answers, on_failure=count_failure),
+        relay,
         stack,
     )
     _with_litellm(registry, core)
     if config.memory.enabled:
-        core.memory = await start_memory(config, metrics, stack)
-        core.checks["memory_store"] = _store_check(core.memory)
+        memory = await start_memory(config, metrics, stack)
+        core.memory = memory
+        core.checks["memory_store"] = _store_check(memory)
+        core.outcomes, core.exchanges = start_outcomes(config, memory, metrics, stack)
         core.handoff = await start_learning(
-            config, core.memory, registry, core.forwarder, metrics, stack
+            config, memory, registry, core.forwarder, metrics, stack, core.exchanges.restated
         )
     return core
 
 
 def build_services(config: GatewayConfig, core: Core) -> Services:
-    """The per-config parts (keys, models, the memory stage's settings) over ``core``."""
+    """The per-config parts (keys, models, the memory stage's settings, cohorts) over
+    ``core``."""
     registry = ModelRegistry(config.models)
     _with_litellm(registry, core)
     authenticator = Authenticator(config.auth.keys)
     memory = core.memory
     memory_api = None
+    feedback_api = None
+    cohorts = None
     if memory is not None:
         memory = replace(memory, context=MemoryContext(config, memory.retriever, core.metrics))
         memory_api = MemoryAPI(
@@ -167,6 +188,16 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             memory.store,
             memory.retriever,
             config.memory.categories,
+            config.server.max_body_bytes,
+            timeout_s=config.memory.api.timeout_s,
+        )
+    if core.outcomes is not None:
+        cohorts = Cohorts(config.personalization, config.tenants)
+        feedback_api = FeedbackAPI(
+            authenticator,
+            core.outcomes,
+            config.personalization,
+            core.metrics,
             config.server.max_body_bytes,
         )
     context = memory.context if memory else NoMemory()
@@ -181,19 +212,31 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             metrics=core.metrics,
             max_body_bytes=config.server.max_body_bytes,
             dialect=dialect,
+            cohorts=cohorts,
+            exchanges=core.exchanges,
         )
 
-    chat = endpoint(CHAT, core.forwarder)
-    responses = endpoint(RESPONSES, core.responses_forwarder)
+    translator = core.upstreams.get("litellm")
+    passthrough = PassThrough(
+        authenticator=authenticator,
+        registry=registry,
+        relay=core.relay,
+        embeddings=translator if isinstance(translator, Embeddings) else None,
+        metrics=core.metrics,
+        max_body_bytes=config.server.max_body_bytes,
+        default_model=config.routing.default_model,
+    )
     return Services(
         config,
         authenticator,
         registry,
-        chat,
-        responses,
+        endpoint(CHAT, core.forwarder),
+        endpoint(RESPONSES, core.responses_forwarder),
+        passthrough,
         core.metrics,
         memory,
         memory_api,
+        feedback_api,
         core.checks,
     )
 
@@ -220,6 +263,35 @@ async def chat_completions(request: Request) -> Response | StreamResponse:
 
 async def responses(request: Request) -> Response | StreamResponse:
     return await _services(request).responses(request)
+
+
+class _PassThroughApp:
+    """An ASGI app rather than a request handler: the answer is relayed, not returned."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        live: Live = scope["state"]["services"]
+        await live.current.passthrough(scope, receive, send)
+
+
+class PassThroughRoute(HTTPRoute):
+    """``/v1/{anything}``, tried last, for every method; it leaves alone the paths the gateway
+    owns outright (the memory API under ``/v1/users/``, the model list), where a wrong method
+    stays a 405 and a user id never reaches a provider."""
+
+    def __init__(self, owned: list[HTTPRoute]) -> None:
+        super().__init__("/v1/{rest:path}", _PassThroughApp(), methods=PASSTHROUGH_METHODS)
+        # Each owned route's fixed part: a whole path, or a prefix ending in "/".
+        self._owned = tuple({route.path.partition("{")[0] for route in owned})
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path: str = scope["path"]
+        for owned in self._owned:
+            if path == owned or (owned.endswith("/") and path.startswith(owned)):
+                return Match.NONE, {}
+        return super().matches(scope)
+
+
+PASSTHROUGH_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def list_models(request: Request) -> Response:
@@ -255,6 +327,13 @@ MEMORY_ROUTES = [
     ("/v1/users/{user_id:path}/memories/{memory_id}", "patch", "PATCH"),
     ("/v1/users/{user_id:path}/memories/{memory_id}", "delete", "DELETE"),
 ]
+
+
+async def feedback(request: Request) -> Response:
+    api = _services(request).feedback_api
+    if api is None:
+        raise NotFound("Feedback needs memory, which is disabled here (memory.enabled: false).")
+    return await api(request)
 
 
 async def healthz(request: Request) -> Response:
@@ -323,19 +402,25 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
             log.info("gateway ready: %d models", len(live.current.registry.names()))
             yield {"services": live, METRICS_STATE: core.metrics}
 
-    routes = [
-        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
-        HTTPRoute("/v1/responses", responses, methods=["POST"]),
+    owned: list[HTTPRoute] = [
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
-        HTTPRoute("/healthz", healthz, methods=["GET"]),
-        HTTPRoute("/readyz", readyz, methods=["GET"]),
+        HTTPRoute("/v1/feedback", feedback, methods=["POST"]),
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")
             for path, name, method in MEMORY_ROUTES
         ),
     ]
+    routes: list[BaseRoute] = [
+        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
+        HTTPRoute("/healthz", healthz, methods=["GET"]),
+        HTTPRoute("/readyz", readyz, methods=["GET"]),
+        *owned,
+    ]
     if config.metrics.enabled:
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
+    # Last: whatever the routes above do not serve goes to the provider.
+    routes.append(PassThroughRoute(owned))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -20,17 +20,22 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from gateway.observability.labels import (
+    COHORTS,
     DROP_REASONS,
     EXTRACTION_OUTCOMES,
+    FEEDBACK_RATINGS,
     MAX_PROVIDERS,
     OTHER,
     OVERHEAD_STAGES,
+    PASSTHROUGH_ENDPOINTS,
     RELOAD_OUTCOMES,
+    RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
     TOKEN_KINDS,
     UPSTREAM_ERROR_KINDS,
     WRITE_ACTIONS,
+    bounded,
     provider_label,
     status_label,
 )
@@ -79,7 +84,9 @@ class Metrics:
         self._build_traffic(target, models)
         self._build_memory(target, models)
         self._build_extraction(target)
+        self._build_personalization(target)
         self._build_runtime(target)
+        self._build_passthrough(target, models)
 
     def _build_traffic(self, registry: CollectorRegistry | None, models: list[str]) -> None:
         self._in_flight = Gauge(
@@ -260,6 +267,47 @@ class Metrics:
             SKIPPED_TURN_REASONS,
         )
 
+    def _build_personalization(self, registry: CollectorRegistry | None) -> None:
+        self._exchanges = _singles(
+            Counter(
+                "gateway_exchanges_total",
+                "Finished exchanges of known users, by cohort (the denominator of the rates).",
+                ["cohort"],
+                registry=registry,
+            ),
+            COHORTS,
+        )
+        self._feedback = _pairs(
+            Counter(
+                "gateway_feedback_total",
+                "Ratings received with POST /v1/feedback, by cohort and rating.",
+                ["cohort", "rating"],
+                registry=registry,
+            ),
+            [*COHORTS, OTHER],
+            FEEDBACK_RATINGS,
+        )
+        self._restated = _pairs(
+            Counter(
+                "gateway_restated_facts_total",
+                "Facts users told us that repeated an active memory of theirs, by cohort and "
+                "cause (retrieval_miss: not injected; ignored: injected; holdout).",
+                ["cohort", "cause"],
+                registry=registry,
+            ),
+            [*COHORTS, OTHER],
+            RESTATED_CAUSES,
+        )
+        self._reactions = _singles(
+            Counter(
+                "gateway_positive_reactions_total",
+                "User turns thanking the assistant for remembering, by cohort.",
+                ["cohort"],
+                registry=registry,
+            ),
+            COHORTS,
+        )
+
     def _build_runtime(self, registry: CollectorRegistry | None) -> None:
         family = _histogram(
             "gateway_gc_pause_seconds",
@@ -270,6 +318,26 @@ class Metrics:
             registry,
         )
         self._gc_pauses = [family.labels(generation) for generation in GC_GENERATIONS]
+
+    def _build_passthrough(self, registry: CollectorRegistry | None, models: list[str]) -> None:
+        self._passthrough_family = Counter(
+            "gateway_passthrough_requests_total",
+            "Requests to endpoints the gateway passes through to the provider untouched "
+            "(embeddings, audio, files, ...), by endpoint, model and HTTP status.",
+            ["endpoint", "model", "status_code"],
+            registry=registry,
+        )
+        self._passthrough: dict[tuple[str, str, int], Counter] = {}
+        self._passthrough_seconds = _singles(
+            _histogram(
+                "gateway_passthrough_duration_seconds",
+                "Time from a pass-through request to the last byte of its answer.",
+                ["endpoint"],
+                REQUEST_BUCKETS,
+                registry,
+            ),
+            PASSTHROUGH_ENDPOINTS,
+        )
 
     # Requests -------------------------------------------------------------------------------
 
@@ -291,6 +359,19 @@ class Metrics:
         if code != OTHER:  # cache only bounded keys
             self._requests[label, status, stream] = counter
         return counter
+
+    def passthrough(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        """A pass-through request has ended; ``endpoint`` is a label from ``endpoint_label``."""
+        endpoint = endpoint if endpoint in PASSTHROUGH_ENDPOINTS else OTHER
+        label = self._models.get(model, OTHER)
+        counter = self._passthrough.get((endpoint, label, status))
+        if counter is None:
+            code = status_label(status)
+            counter = self._passthrough_family.labels(endpoint, label, code)
+            if code != OTHER:
+                self._passthrough[endpoint, label, status] = counter
+        counter.inc()
+        self._passthrough_seconds[endpoint].observe(seconds)
 
     def upstream(self, model: str, provider: str, seconds: float) -> None:
         label = self._models.get(model, OTHER)
@@ -364,6 +445,23 @@ class Metrics:
 
     def turn_skipped(self, reason: str) -> None:
         _pick(self._turns_skipped, reason, OTHER).inc()
+
+    # Personalization ------------------------------------------------------------------------
+
+    def exchange(self, cohort: str) -> None:
+        _pick(self._exchanges, cohort, OTHER).inc()
+
+    def feedback(self, cohort: str, rating: str) -> None:
+        fallback = (bounded(cohort, COHORTS), OTHER)
+        _pick(self._feedback, (cohort, rating), fallback).inc()
+
+    def restated_facts(self, cohort: str, cause: str, count: int = 1) -> None:
+        if count > 0:
+            fallback = (bounded(cohort, COHORTS), OTHER)
+            _pick(self._restated, (cohort, cause), fallback).inc(count)
+
+    def positive_reaction(self, cohort: str) -> None:
+        _pick(self._reactions, cohort, OTHER).inc()
 
     # Runtime --------------------------------------------------------------------------------
 

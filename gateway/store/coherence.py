@@ -45,6 +45,10 @@ class GenerationLog(Protocol):
 
     def bump(self, scope: Scope) -> int: ...
 
+    def adopt(self, store_id: str) -> bool:
+        """Make the counters those of the store ``store_id``; True if any were dropped."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -82,6 +86,10 @@ class SharedGenerations:
             lambda c: c.upsert(ids=[scope.key], embeddings=_NO_VECTOR, metadatas=[{"seq": value}]),
         )
         return value
+
+    def adopt(self, store_id: str) -> bool:
+        """Records kept in the store itself always belong to it: nothing to drop."""
+        return False
 
     def record_erasure(self, scope: Scope, at: float) -> None:
         """Note that the user's data is being erased at ``at`` (epoch seconds), for hosts whose

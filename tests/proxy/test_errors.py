@@ -121,8 +121,11 @@ def test_unknown_model(gateway: RunningGateway) -> None:
 
 
 def test_unknown_path_and_method(gateway: RunningGateway) -> None:
-    assert_error(httpx.get(f"{gateway.url}/v1/embeddingz", headers=AUTH), 404)
-    assert_error(httpx.get(f"{gateway.base_url}/chat/completions", headers=AUTH), 405)
+    assert_error(httpx.get(f"{gateway.url}/embeddings", headers=AUTH), 404)
+    assert_error(httpx.put(f"{gateway.base_url}/models", headers=AUTH), 405)
+    # Any other /v1/* path is passed through (issue 17); this gateway has no
+    # routing.default_model for a request that names no model.
+    assert_error(httpx.get(f"{gateway.base_url}/embeddingz", headers=AUTH), 400, "model")
 
 
 def test_provider_429_is_passed_on_after_retries(
