@@ -190,6 +190,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             config.memory.categories,
             config.server.max_body_bytes,
             timeout_s=config.memory.api.timeout_s,
+            max_json_depth=config.server.max_json_depth,
         )
     if core.outcomes is not None:
         cohorts = Cohorts(config.personalization, config.tenants)
@@ -199,6 +200,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             config.personalization,
             core.metrics,
             config.server.max_body_bytes,
+            max_json_depth=config.server.max_json_depth,
         )
     context = memory.context if memory else NoMemory()
 
@@ -214,6 +216,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             dialect=dialect,
             cohorts=cohorts,
             exchanges=core.exchanges,
+            max_json_depth=config.server.max_json_depth,
         )
 
     translator = core.upstreams.get("litellm")

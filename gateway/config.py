@@ -56,6 +56,22 @@ class ServerConfig(_Section):
     access_log: bool = False
     #: How long a graceful shutdown may take (in-flight requests, extraction drain).
     shutdown_timeout_s: PositiveFloat = 10.0
+    #: The deepest a JSON body may nest arrays and objects; deeper is a 400. (orjson cannot
+    #: write values nested deeper than 254 levels, hence the ceiling.)
+    max_json_depth: int = Field(64, ge=2, le=200)
+    #: A request's line and headers must arrive whole within this many seconds of their first
+    #: byte, or of the connection opening; else 408 and the connection is closed.
+    header_timeout_s: PositiveFloat = 10.0
+    #: A request body may pause this long between two reads before the connection is cut (408).
+    body_timeout_s: PositiveFloat = 30.0
+    #: An idle keep-alive connection is closed after this many seconds.
+    keep_alive_timeout_s: int = Field(5, ge=1)
+    #: The request line and headers together, in bytes; beyond it 431 (414 for the URL alone).
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    #: Headers one request may carry; beyond it 431.
+    max_headers: int = Field(100, ge=8, le=10_000)
+    #: Open connections per worker process; a request on a connection beyond it gets 503.
+    max_connections: int = Field(1000, ge=1)
 
 
 class ApiKey(_Section):

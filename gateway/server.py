@@ -23,6 +23,7 @@ from gateway.config import (
     process_environment,
     with_metrics_dir,
 )
+from gateway.connection import LimitedHTTP
 from gateway.observability import tune_collector
 from gateway.observability.multiprocess import shared_directory
 from gateway.reload import ConfigSource, written_pid
@@ -52,7 +53,8 @@ def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None
         "log_level": server.log_level,
         "access_log": server.access_log,
         "timeout_graceful_shutdown": int(server.shutdown_timeout_s),
-        "http": "httptools",
+        # httptools, held to the server.* limits; answers its refusals in the OpenAI shape.
+        "http": LimitedHTTP(server),
         "loop": "uvloop",
         "lifespan": "on",
         "server_header": False,

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("proxy",),
     ("api",),
     ("reload",),
-    ("app",),
+    ("app", "connection"),
     ("server",),
     ("cli",),
     ("__main__",),

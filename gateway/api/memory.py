@@ -16,7 +16,7 @@ from gateway.context.retrieval import Retriever
 from gateway.errors import InvalidRequest, StoreUnavailable
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import check_user_id
-from gateway.proxy.request import parse_json_object, read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
 from gateway.store.ranking import Mode
 from gateway.store.records import Memory, Scope, utcnow
 from gateway.store.store import MemoryStore, NewMemory
@@ -41,6 +41,7 @@ class MemoryAPI:
         max_body_bytes: int,
         *,
         timeout_s: float,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._auth = authenticator
         self._timeout_s = timeout_s
@@ -48,6 +49,7 @@ class MemoryAPI:
         self._retriever = retriever
         self._categories = categories
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
 
     def _scope(self, request: Request) -> Scope:
         principal = self._auth.authenticate(request.headers)
@@ -55,7 +57,8 @@ class MemoryAPI:
         return Scope(principal.tenant, user)
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        return parse_json_object(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        return parse_json_object(raw, self._max_json_depth)
 
     async def _in_time(self, call: Awaitable[T]) -> T:
         """``call``'s result, or ``StoreUnavailable`` once the deadline has passed: a hung
@@ -243,7 +246,12 @@ def _changed(memory: Memory, changes: Mapping[str, Any]) -> Memory:
 def _metadata(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"Invalid '{param}': expected an object.", param=param)
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        # Nested deeper than orjson can write; the body's depth limit normally stops it first.
+        raise InvalidRequest(f"Invalid '{param}': nested too deeply.", param=param) from None
+    if size > MAX_METADATA_BYTES:
         raise InvalidRequest(
             f"Invalid '{param}': larger than {MAX_METADATA_BYTES} bytes as JSON.", param=param
         )

@@ -7,6 +7,7 @@ OpenAI-wire traffic never pays its import time or memory.
 from __future__ import annotations
 
 import base64
+import socket
 from array import array
 from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
@@ -129,6 +130,10 @@ def translate(route: Route, exc: openai.OpenAIError) -> UpstreamError:
             f"The provider for model '{route.name}' did not answer within "
             f"{route.config.timeout_s:g} s."
         )
+    if _cannot_connect(exc):
+        return UpstreamUnavailable(
+            f"Could not reach the provider for model '{route.name}' (cannot connect)."
+        )
     status = _status(exc)
     if status is None:
         return UpstreamUnavailable(
@@ -157,3 +162,16 @@ def _status(exc: openai.OpenAIError) -> int | None:
     # OpenAI-compatible provider, say), with the status as an attribute.
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) and status >= 400 else None
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """litellm reports a refused connection as an HTTP 500 from the provider; the cause chain
+    (the OS's refusal, or a failed name lookup, at its root) tells the two apart."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
