@@ -1,11 +1,11 @@
 """Reloading the config file while serving: ``SIGHUP``, or ``gateway reload``.
 
 What each request reads (models, keys, tenants' context, budgets, the injected block's
-template, memory categories) changes on the next request; a request already under way finishes
-with what it started with. The rest is built once at startup (the port, the
-store, the embedding model, learning, metrics): a changed value there is logged as needing a
-restart, and the running value stays. A file that fails validation changes nothing; the error
-is logged with its key path. Every attempt is counted in
+template, memory categories, holdout cohorts and feedback settings) changes on the next request;
+a request already under way finishes with what it started with. The rest is built once at
+startup (the port, the store, the embedding model, learning, metrics): a changed value there is
+logged as needing a restart, and the running value stays. A file that fails validation changes
+nothing; the error is logged with its key path. Every attempt is counted in
 ``gateway_config_reloads_total{outcome}`` (``applied``, ``invalid``).
 
 ``gateway serve`` writes its pid to ``<memory.store.state_dir>/gateway.pid``; ``gateway reload``
@@ -38,6 +38,10 @@ RESTART_ONLY: tuple[tuple[str, ...], ...] = (
     ("memory", "cache"),
     ("extraction",),
     ("metrics",),
+    # Read once by the outcome records (gateway.learning.outcomes); the rest of the section,
+    # holdout and feedback, applies on reload.
+    ("personalization", "positive_phrases"),
+    ("personalization", "retention_days"),
 )
 PID_FILE = "gateway.pid"
 
