@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
+    ("reload",),
     ("app", "connection"),
     ("server",),
     ("cli",),

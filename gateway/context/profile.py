@@ -80,7 +80,7 @@ class Personalization:
     def _fresh(self, profile: Profile) -> Profile:
         return profile.fresh(time.time(), self._settings.stale_after_days * 86400)
 
-    def items(self, scope: Scope, profile: Profile | None) -> tuple[Candidate, ...]:
+    async def items(self, scope: Scope, profile: Profile | None) -> tuple[Candidate, ...]:
         """The profile's directives, then the upcoming memories, as candidates."""
         items: list[Candidate] = []
         if profile is not None:
@@ -88,16 +88,19 @@ class Personalization:
             lines = directives(profile, organization, self._settings)
             items += [self._item(PROFILE, line, rank) for rank, line in enumerate(lines)]
         if self._upcoming_days:
-            index = self._memories.cached(scope)
+            index = await self._memories.cached(scope)
             if index is not None:
                 due = self._due.within(scope.key, index, today(), self._upcoming_days)
                 items += [self._item(UPCOMING, m.content, rank, m.id) for rank, m in enumerate(due)]
         return tuple(items)
 
-    def overflowed(self, scope: Scope, profile: Profile | None) -> None:
+    async def overflowed(self, scope: Scope, profile: Profile | None) -> None:
         """The request had to leave relevant memories out: a summary may be due."""
-        if profile is not None:
-            self._summaries.consider(scope, profile)
+        if profile is None:
+            return
+        index = await self._memories.cached(scope)
+        if index is not None:
+            self._summaries.consider(scope, profile, len(index))
 
     def _item(self, category: str, text: str, rank: int, memory_id: str | None = None) -> Candidate:
         # Below the compliance rules (relevance 1.0) at the same priority, in their given order.

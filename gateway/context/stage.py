@@ -75,11 +75,11 @@ class MemoryContext:
             retrieved, profile = await personalization.alongside(
                 scope, self._retrieve(identity, chat)
             )
-        extra = personalization.items(scope, profile) if personalization else ()
+        extra = await personalization.items(scope, profile) if personalization else ()
         assembled = time.perf_counter()
         selection = await self._select(identity, chat, route, retrieved, extra)
         if personalization is not None and selection.dropped:
-            personalization.overflowed(scope, profile)
+            await personalization.overflowed(scope, profile)
         if extra:
             self._metrics.upcoming_injected(sum(i.category == UPCOMING for i in selection.items))
         messages = inject(chat.messages, selection.block)

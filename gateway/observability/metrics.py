@@ -30,6 +30,7 @@ from gateway.observability.labels import (
     PASSTHROUGH_ENDPOINTS,
     PROFILE_FIELDS,
     PROFILE_SOURCES,
+    RELOAD_OUTCOMES,
     RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
@@ -218,6 +219,13 @@ class Metrics:
             "Times the gateway started its memory store process again after it died.",
             registry=registry,
         )
+        reloads = Counter(
+            "gateway_config_reloads_total",
+            "Config file reloads (SIGHUP, `gateway reload`), by outcome: applied or invalid.",
+            ["outcome"],
+            registry=registry,
+        )
+        self._reloads = _singles(reloads, RELOAD_OUTCOMES)
 
     def _build_extraction(self, registry: CollectorRegistry | None) -> None:
         self._queue_depth = Gauge(
@@ -443,6 +451,9 @@ class Metrics:
 
     def store_restarted(self) -> None:
         self._store_restarts.inc()
+
+    def config_reload(self, outcome: str) -> None:
+        self._reloads.get(outcome, self._reloads[OTHER]).inc()
 
     # Extraction -----------------------------------------------------------------------------
 

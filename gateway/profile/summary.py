@@ -92,18 +92,16 @@ class SummaryWriter:
         """Write summaries with a model (``facts`` mode), set once at startup."""
         self._condense = condense
 
-    def consider(self, scope: Scope, profile: Profile) -> None:
-        """Called when a request of ``scope`` left memories out: start writing a summary in
-        the background if there is none, or it is out of date. Returns at once."""
+    def consider(self, scope: Scope, profile: Profile, memories: int) -> None:
+        """Called when a request of ``scope`` (who has ``memories``) left memories out: start
+        writing a summary in the background if there is none, or it is out of date. Returns
+        at once."""
         if scope.key in self._running:
-            return
-        index = self._memories.cached(scope)
-        if index is None:
             return
         summary = profile.summary
         if (
             summary is not None
-            and len(index) - summary.memories < self._settings.summary_refresh_after
+            and memories - summary.memories < self._settings.summary_refresh_after
         ):
             return
         task = asyncio.ensure_future(self._write(scope))
