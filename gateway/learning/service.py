@@ -16,13 +16,11 @@ from gateway.learning.consolidate import Consolidator, Embed, Rules
 from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.handoff import JournalHandoff
 from gateway.learning.journal import Journal, new_owner
-from gateway.learning.minimise import Policy
 from gateway.learning.outcomes import OUTCOMES_DB, OutcomeLog, Outcomes
 from gateway.learning.pacing import Pacer
 from gateway.learning.pipeline import OnRestated, Pipeline
 from gateway.learning.reactions import Reactions
-from gateway.learning.similarity import Thresholds
-from gateway.learning.worker import Workers, WorkerSettings
+from gateway.learning.worker import Workers
 from gateway.observability import Metrics
 from gateway.store.embedding import Embedder
 from gateway.store.index import Vector
@@ -71,12 +69,11 @@ async def start_learning(
     )
     memory.store.before_erase(_forgetting(journal, consolidator))
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
-    policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
     pipeline = Pipeline(
         journal,
         extractor,
-        policy,
+        settings,
         consolidator,
         pacer,
         metrics,
@@ -84,7 +81,7 @@ async def start_learning(
         on_restated=on_restated,
         reactions=Reactions(config.personalization.positive_phrases),
     )
-    workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
+    workers = Workers(journal, pipeline, settings, metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)
     return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
@@ -148,16 +145,4 @@ def _extractor(
 
 
 def _rules(settings: ExtractionConfig) -> Rules:
-    thresholds = Thresholds(settings.duplicate_similarity, settings.supersede_similarity)
-    return Rules(thresholds, settings.style_evidence_required)
-
-
-def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:
-    return WorkerSettings(
-        concurrency=settings.concurrency,
-        max_attempts=settings.max_attempts,
-        retry_backoff_s=settings.retry_backoff_s,
-        lease_s=settings.lease_s,
-        poll_interval_s=settings.poll_interval_s,
-        drain_timeout_s=settings.drain_timeout_s,
-    )
+    return Rules(settings, settings.style_evidence_required)

@@ -20,35 +20,32 @@ import random
 import sqlite3
 import time
 import traceback
-from dataclasses import dataclass
 
+from gateway.config import ExtractionConfig
 from gateway.learning.journal import Job, Journal
 from gateway.learning.pipeline import GiveUp, Pipeline, Retry
 from gateway.observability import Metrics
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSettings:
-    concurrency: int = 2
-    max_attempts: int = 5
-    retry_backoff_s: float = 2.0
-    lease_s: float = 30.0
-    poll_interval_s: float = 1.0
-    drain_timeout_s: float = 5.0
-    #: How often a job waiting for the memory store to come back tries again.
-    store_retry_s: float = 30.0
+#: How often a job waiting for the memory store to come back tries again.
+STORE_RETRY_S = 30.0
 
 
 class Workers:
     def __init__(
-        self, journal: Journal, pipeline: Pipeline, settings: WorkerSettings, metrics: Metrics
+        self,
+        journal: Journal,
+        pipeline: Pipeline,
+        settings: ExtractionConfig,
+        metrics: Metrics,
+        *,
+        store_retry_s: float = STORE_RETRY_S,
     ) -> None:
         self._journal = journal
         self._pipeline = pipeline
         self._settings = settings
+        self._store_retry_s = store_retry_s
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._draining = False
@@ -123,7 +120,7 @@ class Workers:
                 await self._retry_or_fail(job, started)
             else:
                 # An outage of the store is not the job's fault: it waits without losing tries.
-                due = time.time() + self._settings.store_retry_s
+                due = time.time() + self._store_retry_s
                 await self._journal.call(self._journal.retry_at, job.id, due, True)
                 self._metrics.extraction_job("retried", None)
             return
