@@ -108,7 +108,7 @@ def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
     server, a time limit for writers on other hosts."""
     memory = config.memory
     return CacheSettings(
-        max_items=memory.cache.max_items,
+        config=memory.cache,
         shared=config.server.workers > 1,
         ttl_s=memory.cache.ttl_s if remote else None,
         snapshots=None if remote else Snapshots(memory.store.state_dir / "snapshots"),
