@@ -28,8 +28,6 @@ from gateway.observability import Metrics
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
-#: How often a job waiting for the memory store to come back tries again.
-STORE_RETRY_S = 30.0
 
 
 class Workers:
@@ -39,13 +37,10 @@ class Workers:
         pipeline: Pipeline,
         settings: ExtractionConfig,
         metrics: Metrics,
-        *,
-        store_retry_s: float = STORE_RETRY_S,
     ) -> None:
         self._journal = journal
         self._pipeline = pipeline
         self._settings = settings
-        self._store_retry_s = store_retry_s
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._draining = False
@@ -120,7 +115,7 @@ class Workers:
                 await self._retry_or_fail(job, started)
             else:
                 # An outage of the store is not the job's fault: it waits without losing tries.
-                due = time.time() + self._store_retry_s
+                due = time.time() + self._settings.store_retry_s
                 await self._journal.call(self._journal.retry_at, job.id, due, True)
                 self._metrics.extraction_job("retried", None)
             return

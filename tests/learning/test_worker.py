@@ -25,7 +25,7 @@ ALICE = Scope("acme", "alice")
 JOBS = "gateway_extraction_jobs_total"
 FAST = ExtractionConfig(
     concurrency=1, max_attempts=3, retry_backoff_s=0.01, lease_s=5, poll_interval_s=0.02,
-    drain_timeout_s=2,
+    drain_timeout_s=2, store_retry_s=0.01,
 )  # fmt: skip
 
 
@@ -68,7 +68,7 @@ async def run_workers(
     metrics: Metrics,
     done: int,
 ) -> None:
-    workers = Workers(journal, pipeline, settings, metrics, store_retry_s=0.01)  # type: ignore[arg-type]
+    workers = Workers(journal, pipeline, settings, metrics)  # type: ignore[arg-type]
     await workers.start()
     try:
         await until(
