@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.learning.similarity import Thresholds, verdict
+from gateway.config import ExtractionConfig
+from gateway.learning.similarity import verdict
 from gateway.store.embedding import OnnxMiniLM
 
 DEFAULT_MODEL_DIR = (
@@ -163,7 +164,7 @@ def score_pairs(model_dir: Path) -> Scored:
         embedder.close()
 
 
-def actions(scored: Scored, thresholds: Thresholds) -> Counter[tuple[str, str]]:
+def actions(scored: Scored, thresholds: ExtractionConfig) -> Counter[tuple[str, str]]:
     return Counter(
         (label, ACTIONS[verdict(new, old, similarity, thresholds)])
         for label, old, new, similarity in scored
@@ -187,16 +188,19 @@ def main() -> int:
     grid = []
     for d in np.round(np.arange(0.80, 0.995, 0.01), 2):
         for s in np.round(np.arange(0.60, d + 0.001, 0.01), 2):
-            counts = actions(scored, Thresholds(d, s))
+            counts = actions(
+                scored, ExtractionConfig(duplicate_similarity=d, supersede_similarity=s)
+            )
             grid.append((cost(counts), counts[("distinct", "supersede")], d, s))
     grid.sort()
     print("\nlowest weighted cost (and how many distinct facts each would supersede):")
     for total, hidden, d, s in grid[:8]:
         print(f"  cost {total:3d}  hides {hidden}  duplicate {d:.2f}  supersede {s:.2f}")
-    chosen = Thresholds()
+    chosen = ExtractionConfig()
     counts = actions(scored, chosen)
     print(
-        f"\nchosen: duplicate {chosen.duplicate}, supersede {chosen.supersede}, cost {cost(counts)}"
+        f"\nchosen: duplicate {chosen.duplicate_similarity}, supersede {chosen.supersede_similarity}, "
+        f"cost {cost(counts)}"
     )
     print("  truth      bump  supersede  add")
     for label in LABELS:

@@ -135,7 +135,7 @@ def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
     server, generations re-read at most every ``max_staleness_ms`` (other hosts write too)."""
     memory = config.memory
     return CacheSettings(
-        max_items=memory.cache.max_items,
+        config=memory.cache,
         shared=config.server.workers > 1 and not remote,
         max_staleness_s=memory.cache.max_staleness_ms / 1000 if remote else None,
         ttl_s=memory.cache.ttl_s if remote else None,

@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from gateway.config import ExtractionConfig
 from gateway.learning.minimise import Fact
-from gateway.learning.similarity import Thresholds, normalised, verdict
+from gateway.learning.similarity import normalised, verdict
 from gateway.observability import Metrics
 from gateway.store.index import Vector
 from gateway.store.records import Memory, Scope, utcnow
@@ -51,7 +52,8 @@ def operation_id(job_id: str, fact: Fact) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    #: ``extraction.duplicate_similarity`` and ``supersede_similarity``, read where they stand.
+    thresholds: ExtractionConfig = field(default_factory=ExtractionConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Final
 
 import orjson
 
+from gateway.config import ExtractionConfig
 from gateway.learning.scrub import is_only_placeholders, scrub
 from gateway.learning.similarity import normalised
 
@@ -67,38 +68,26 @@ class Fact:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    #: Categories a fact may be stored under.
-    categories: frozenset[str]
-    blocked: frozenset[str]
-
-    @property
-    def fallback(self) -> str | None:
-        return FALLBACK_CATEGORY if FALLBACK_CATEGORY in self.categories else None
-
-    @property
-    def style_category(self) -> str | None:
-        return "preference" if "preference" in self.categories else self.fallback
-
-
-@dataclass(frozen=True, slots=True)
 class Minimised:
     facts: list[Fact]
     #: Facts dropped as personal data: a blocked category, or nothing left after scrubbing.
     blocked: int
 
 
-def minimise(raw: Iterable[RawFact], policy: Policy, max_chars: int = MAX_FACT_CHARS) -> Minimised:
-    """The facts that may be stored, scrubbed, without repeats."""
+def minimise(
+    raw: Iterable[RawFact], settings: ExtractionConfig, max_chars: int = MAX_FACT_CHARS
+) -> Minimised:
+    """The facts that may be stored under ``extraction.categories``, scrubbed, without repeats
+    and without anything in ``extraction.blocked_categories``."""
     facts: list[Fact] = []
     seen: set[str] = set()
     blocked = 0
     for item in raw:
         label = _label(item.category)
-        if label in policy.blocked:
+        if label in settings.blocked_categories:
             blocked += 1
             continue
-        category = _category(label, policy)
+        category = _category(label, settings)
         text = " ".join(item.content.split())[:max_chars]
         cleaned = scrub(text).text
         if is_only_placeholders(cleaned):
@@ -112,10 +101,10 @@ def minimise(raw: Iterable[RawFact], policy: Policy, max_chars: int = MAX_FACT_C
     return Minimised(facts, blocked)
 
 
-def turn_facts(turns: Sequence[str], policy: Policy) -> Minimised:
+def turn_facts(turns: Sequence[str], settings: ExtractionConfig) -> Minimised:
     """``extraction.mode: turns``: the user's own words, scrubbed, as ``general`` memories."""
-    category = policy.fallback or FALLBACK_CATEGORY
-    return minimise((RawFact(turn, category) for turn in turns), policy, MAX_TURN_CHARS)
+    category = _fallback(settings) or FALLBACK_CATEGORY
+    return minimise((RawFact(turn, category) for turn in turns), settings, MAX_TURN_CHARS)
 
 
 def encode_facts(facts: Sequence[Fact]) -> bytes:
@@ -131,7 +120,11 @@ def _label(category: str) -> str:
     return _ALIASES.get(label, label)
 
 
-def _category(label: str, policy: Policy) -> str | None:
+def _category(label: str, settings: ExtractionConfig) -> str | None:
     if label == STYLE:
-        return policy.style_category
-    return label if label in policy.categories else policy.fallback
+        return "preference" if "preference" in settings.categories else _fallback(settings)
+    return label if label in settings.categories else _fallback(settings)
+
+
+def _fallback(settings: ExtractionConfig) -> str | None:
+    return FALLBACK_CATEGORY if FALLBACK_CATEGORY in settings.categories else None

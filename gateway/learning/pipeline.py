@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
+from gateway.config import ExtractionConfig
 from gateway.errors import EmbeddingError, GatewayError, UpstreamError
 from gateway.learning.consolidate import Consolidator
 from gateway.learning.extractor import Extractor, InvalidExtraction
@@ -22,7 +23,6 @@ from gateway.learning.journal import Job, Journal
 from gateway.learning.minimise import (
     Fact,
     Minimised,
-    Policy,
     decode_facts,
     encode_facts,
     minimise,
@@ -64,7 +64,7 @@ class Pipeline:
         self,
         journal: Journal,
         extractor: Extractor | None,
-        policy: Policy,
+        settings: ExtractionConfig,
         consolidator: Consolidator,
         pacer: Pacer,
         metrics: Metrics,
@@ -83,7 +83,7 @@ class Pipeline:
         self._pacer = pacer
         #: None in ``turns`` mode: the user's own words are stored, no model is asked.
         self._extractor = extractor
-        self._policy = policy
+        self._settings = settings
         self._consolidator = consolidator
         self._metrics = metrics
 
@@ -120,7 +120,7 @@ class Pipeline:
 
     async def _extract(self, transcript: Transcript) -> Minimised:
         if self._extractor is None:
-            return await self._compute(turn_facts, self._salient(transcript.new), self._policy)
+            return await self._compute(turn_facts, self._salient(transcript.new), self._settings)
         clean = await self._compute(scrubbed, transcript)
         try:
             raw = await self._extractor.extract(clean)
@@ -130,7 +130,7 @@ class Pipeline:
             if exc.retryable:
                 raise Retry(type(exc).__name__) from exc
             raise GiveUp("failed") from exc
-        return await self._compute(minimise, raw, self._policy)
+        return await self._compute(minimise, raw, self._settings)
 
     def _salient(self, turns: tuple[str, ...]) -> tuple[str, ...]:
         if self._reactions is not None:

@@ -16,15 +16,13 @@ from gateway.learning.consolidate import Consolidator, Embed, Rules
 from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.handoff import JournalHandoff
 from gateway.learning.journal import Journal, new_owner
-from gateway.learning.minimise import Policy
 from gateway.learning.outcomes import OUTCOMES_DB, OutcomeLog, Outcomes
 from gateway.learning.pacing import Pacer
 from gateway.learning.personalize import ProfileLearner
 from gateway.learning.pipeline import OnRestated, Pipeline
 from gateway.learning.reactions import Reactions
-from gateway.learning.similarity import Thresholds
 from gateway.learning.summarize import model_condense
-from gateway.learning.worker import Workers, WorkerSettings
+from gateway.learning.worker import Workers
 from gateway.observability import Metrics
 from gateway.profile.store import ProfileStore
 from gateway.store.embedding import Embedder
@@ -74,14 +72,13 @@ async def start_learning(
     )
     memory.store.before_erase(_forgetting(journal, consolidator, memory.profiles))
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
-    policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
     if extractor is not None and settings.model is not None:
         memory.summaries.use_model(model_condense(forwarder, registry.chain(settings.model)))
     pipeline = Pipeline(
         journal,
         extractor,
-        policy,
+        settings,
         consolidator,
         pacer,
         metrics,
@@ -90,7 +87,7 @@ async def start_learning(
         reactions=Reactions(config.personalization.positive_phrases),
         profile=ProfileLearner(memory.profiles, config.personalization, metrics),
     )
-    workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
+    workers = Workers(journal, pipeline, settings, metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)
     return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
@@ -158,17 +155,4 @@ def _extractor(
 
 
 def _rules(settings: ExtractionConfig) -> Rules:
-    thresholds = Thresholds(settings.duplicate_similarity, settings.supersede_similarity)
-    return Rules(thresholds)
-
-
-def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:
-    return WorkerSettings(
-        concurrency=settings.concurrency,
-        max_attempts=settings.max_attempts,
-        retry_backoff_s=settings.retry_backoff_s,
-        lease_s=settings.lease_s,
-        store_retry_s=settings.store_retry_s,
-        poll_interval_s=settings.poll_interval_s,
-        drain_timeout_s=settings.drain_timeout_s,
-    )
+    return Rules(settings)

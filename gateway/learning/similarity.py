@@ -17,8 +17,9 @@ by side instead, which the injected block shows with their dates.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final, Literal
+
+from gateway.config import ExtractionConfig
 
 Verdict = Literal["duplicate", "related", "distinct"]
 
@@ -34,12 +35,6 @@ _NOT_NAMES: Final = frozenset({"user", "user's", "users", "i", "the", "a", "an"}
 _APOSTROPHE = "\u2019"
 _WORD = re.compile(rf"[^\W_]+(?:['{_APOSTROPHE}-][^\W_]+)*")
 _NEGATION_MARK = "¬"
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    duplicate: float = 0.89
-    supersede: float = 0.80
 
 
 def normalised(text: str) -> str:
@@ -69,13 +64,13 @@ def key_terms(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def verdict(new: str, old: str, similarity: float, thresholds: Thresholds) -> Verdict:
+def verdict(new: str, old: str, similarity: float, settings: ExtractionConfig) -> Verdict:
     """How the new fact ``new`` stands to the stored memory ``old``."""
     if normalised(new) == normalised(old):
         return "duplicate"
-    if similarity >= thresholds.duplicate and _keeps_key_terms(new, old):
+    if similarity >= settings.duplicate_similarity and _keeps_key_terms(new, old):
         return "duplicate"
-    if similarity >= thresholds.supersede:
+    if similarity >= settings.supersede_similarity:
         return "related"
     return "distinct"
 

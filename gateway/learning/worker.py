@@ -20,8 +20,8 @@ import random
 import sqlite3
 import time
 import traceback
-from dataclasses import dataclass
 
+from gateway.config import ExtractionConfig
 from gateway.learning.journal import Job, Journal
 from gateway.learning.pipeline import GiveUp, Pipeline, Retry
 from gateway.observability import Metrics
@@ -30,21 +30,13 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerSettings:
-    concurrency: int = 2
-    max_attempts: int = 5
-    retry_backoff_s: float = 2.0
-    lease_s: float = 30.0
-    poll_interval_s: float = 1.0
-    drain_timeout_s: float = 5.0
-    #: How often a job waiting for the memory store to come back tries again.
-    store_retry_s: float = 30.0
-
-
 class Workers:
     def __init__(
-        self, journal: Journal, pipeline: Pipeline, settings: WorkerSettings, metrics: Metrics
+        self,
+        journal: Journal,
+        pipeline: Pipeline,
+        settings: ExtractionConfig,
+        metrics: Metrics,
     ) -> None:
         self._journal = journal
         self._pipeline = pipeline

@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from gateway.config import RetrievalConfig
+from gateway.config import CacheConfig, RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
 from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
@@ -62,14 +62,22 @@ class NewMemory:
 
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
-    max_items: int = 200_000
-    #: Re-check the generation on every read (several processes share the store).
+    """How the store caches users' indexes: ``memory.cache`` itself, and what follows from how
+    the gateway is deployed (which the cache section alone cannot say)."""
+
+    config: CacheConfig = field(default_factory=CacheConfig)
+    #: Re-check the generation on every read: several processes share the store (it follows
+    #: from ``server.workers``, not from the cache section).
     shared: bool = False
     #: Re-check the generation at most this often per user, and hold every erase this long
-    #: before it returns (generations shared by several hosts); None: never.
+    #: before it returns (generations shared by several hosts); None: never. It is
+    #: ``memory.cache.max_staleness_ms`` in seconds, and only with a store server.
     max_staleness_s: float | None = None
-    #: Reload an index older than this (writers on other hosts); None: never.
+    #: Reload an index older than this (writers on other hosts); None: never. It is
+    #: ``memory.cache.ttl_s`` only with a store server: an embedded store has no other writers.
     ttl_s: float | None = None
+    #: Snapshot files beside an embedded store: an object with a folder of its own, not a
+    #: setting; None with a store server.
     snapshots: Snapshots | None = None
 
 
@@ -384,7 +392,7 @@ class MemoryStore:
         self._items -= len(previous) if previous is not None else 0
         self._indexes[scope.key] = index
         self._items += len(index)
-        while self._items > self._cache.max_items and len(self._indexes) > 1:
+        while self._items > self._cache.config.max_items and len(self._indexes) > 1:
             _, evicted = self._indexes.popitem(last=False)
             self._items -= len(evicted)
 

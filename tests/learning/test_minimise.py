@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.config import DEFAULT_BLOCKED_CATEGORIES
+from gateway.config import ExtractionConfig
 from gateway.learning.minimise import (
     Fact,
-    Policy,
     RawFact,
     decode_facts,
     encode_facts,
@@ -13,9 +12,7 @@ from gateway.learning.minimise import (
     turn_facts,
 )
 
-POLICY = Policy(
-    frozenset({"preference", "fact", "role", "general"}), frozenset(DEFAULT_BLOCKED_CATEGORIES)
-)
+POLICY = ExtractionConfig(categories=("preference", "fact", "role", "general"))
 
 
 def test_blocked_categories_are_never_kept_whatever_the_spelling() -> None:
@@ -58,7 +55,7 @@ def test_categories_outside_the_allowed_set_become_general() -> None:
         RawFact("User likes tea.", ""),
     ]
     assert [f.category for f in minimise(raw, POLICY).facts] == ["general"] * 3
-    strict = Policy(frozenset({"fact"}), frozenset())
+    strict = ExtractionConfig(categories=("fact",), blocked_categories=())
     assert minimise(raw, strict).facts == []  # no "general" to fall back on: dropped
 
 

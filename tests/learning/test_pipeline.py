@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from gateway.config import DEFAULT_BLOCKED_CATEGORIES, ModelConfig
+from gateway.config import ExtractionConfig, ModelConfig
 from gateway.learning.consolidate import Consolidator, Rules
 from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.journal import Job, Journal, new_owner
-from gateway.learning.minimise import Policy
 from gateway.learning.pacing import Pacer
 from gateway.learning.pipeline import GiveUp, Pipeline, Retry
 from gateway.learning.transcript import Transcript
@@ -59,8 +58,8 @@ def pipeline(
     )
     extractor = Extractor(forwarder, [route], build_prompt(CATEGORIES, ()), lambda: None)
     consolidator = Consolidator(store, embedder.embed, Rules(), metrics)
-    policy = Policy(frozenset(CATEGORIES), frozenset(DEFAULT_BLOCKED_CATEGORIES))
-    return Pipeline(journal, extractor, policy, consolidator, Pacer(1.0), metrics)
+    settings = ExtractionConfig(categories=CATEGORIES)
+    return Pipeline(journal, extractor, settings, consolidator, Pacer(1.0), metrics)
 
 
 async def claim(journal: Journal, now: float) -> Job:

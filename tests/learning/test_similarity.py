@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.learning.similarity import Thresholds, key_terms, normalised, verdict
+from gateway.config import ExtractionConfig
+from gateway.learning.similarity import key_terms, normalised, verdict
 
-RULE = Thresholds(duplicate=0.89, supersede=0.80)
+RULE = ExtractionConfig(duplicate_similarity=0.89, supersede_similarity=0.80)
 
 
 def test_normalised_ignores_case_punctuation_and_a_leading_the() -> None:

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import ExtractionConfig
 from gateway.learning.journal import Job, Journal, new_owner
 from gateway.learning.pipeline import GiveUp, Retry
-from gateway.learning.worker import Workers, WorkerSettings
+from gateway.learning.worker import Workers
 from gateway.observability import Metrics
 from gateway.store.records import Scope
 from tests.learning.helpers import metric_value
 
 ALICE = Scope("acme", "alice")
 JOBS = "gateway_extraction_jobs_total"
-FAST = WorkerSettings(
+FAST = ExtractionConfig(
     concurrency=1, max_attempts=3, retry_backoff_s=0.01, lease_s=5, poll_interval_s=0.02,
     drain_timeout_s=2, store_retry_s=0.01,
 )  # fmt: skip
@@ -63,7 +64,7 @@ async def until(predicate: Callable[[], bool]) -> None:
 async def run_workers(
     journal: Journal,
     pipeline: ScriptedPipeline,
-    settings: WorkerSettings,
+    settings: ExtractionConfig,
     metrics: Metrics,
     done: int,
 ) -> None:
@@ -136,7 +137,9 @@ async def test_an_unexpected_error_is_retried_and_logged_without_its_message(
 async def test_stop_drains_due_jobs_then_hands_back_what_is_still_running(
     journal: Journal, metrics: Metrics
 ) -> None:
-    settings = WorkerSettings(concurrency=1, poll_interval_s=0.02, drain_timeout_s=0.5, lease_s=60)
+    settings = ExtractionConfig(
+        concurrency=1, poll_interval_s=0.02, drain_timeout_s=0.5, lease_s=60
+    )
     pipeline = ScriptedPipeline(0.01, 0.01, 5.0)
     for n in range(3):
         journal.enqueue(ALICE, b"t", now=float(n))

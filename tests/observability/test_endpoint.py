@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
-from gateway.observability import METRICS_STATE, Metrics, RequestMetrics, tag_request
 from tests.support.gateway import KEY, RunningGateway, base_yaml, start_gateway
 from tests.support.mock_upstream import RunningMock
 
@@ -143,57 +133,3 @@ def test_metrics_can_require_a_gateway_key(mock: RunningMock) -> None:
         assert wrong.status_code == 401
         samples = scrape(running, Authorization=f"Bearer {KEY}")
         assert "gateway_in_flight_requests" in {name for name, _ in samples}
-
-
-def tagging_app(metrics: Metrics) -> Starlette:
-    async def tagged(request: Request) -> PlainTextResponse:
-        tag_request(request.scope, model="gpt-4o-mini", stream=True)
-        return PlainTextResponse("ok")
-
-    async def broken(request: Request) -> PlainTextResponse:
-        tag_request(request.scope, model="gpt-4o-mini", stream=False)
-        raise RuntimeError("boom")
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        yield {METRICS_STATE: metrics}
-
-    return Starlette(
-        routes=[
-            Route("/tagged", tagged, methods=["POST"]),
-            Route("/broken", broken, methods=["POST"]),
-        ],
-        lifespan=lifespan,
-        middleware=[Middleware(RequestMetrics, paths={"/tagged", "/broken"})],
-    )
-
-
-@contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def test_the_handler_names_the_model_and_an_unhandled_error_counts_as_500() -> None:
-    metrics = Metrics(model_names=["gpt-4o-mini"])
-    with serve(tagging_app(metrics)) as url:
-        assert httpx.post(f"{url}/tagged").status_code == 200
-        assert httpx.post(f"{url}/broken").status_code == 500
-        assert httpx.post(f"{url}/untracked").status_code == 404
-    text = metrics.render()[0].decode()
-    assert 'gateway_requests_total{model="gpt-4o-mini",status_code="200",stream="true"} 1.0' in text
-    assert (
-        'gateway_requests_total{model="gpt-4o-mini",status_code="500",stream="false"} 1.0' in text
-    )
-    assert 'status_code="404"' not in text
-    assert "gateway_in_flight_requests 0.0" in text

@@ -41,25 +41,13 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
     return dict(error)
 
 
+# The whole table of fields is in tests/proxy/test_request.py; here, what a client receives.
 @pytest.mark.parametrize(
     ("body", "param"),
     [
         ({"messages": MESSAGES}, "model"),
-        ({"model": "", "messages": MESSAGES}, "model"),
-        ({"model": 3, "messages": MESSAGES}, "model"),
-        ({"model": "mock"}, "messages"),
-        ({"model": "mock", "messages": []}, "messages"),
-        ({"model": "mock", "messages": "hi"}, "messages"),
-        ({"model": "mock", "messages": [MESSAGES[0], "hi"]}, "messages[1]"),
         ({"model": "mock", "messages": [{"content": "hi"}]}, "messages[0].role"),
-        ({"model": "mock", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-        (
-            {"model": "mock", "messages": [{"role": "user", "content": [{"text": "x"}]}]},
-            "messages[0].content[0]",
-        ),
-        ({"model": "mock", "messages": MESSAGES, "stream": "yes"}, "stream"),
         ({"model": "mock", "messages": MESSAGES, "stream_options": []}, "stream_options"),
-        ({"model": "mock", "messages": MESSAGES, "user": 42}, "user"),
     ],
 )
 def test_schema_errors_name_the_field(
@@ -70,10 +58,7 @@ def test_schema_errors_name_the_field(
     assert f"'{param}'" in error["message"]
 
 
-@pytest.mark.parametrize(
-    "content",
-    [b"{", b"not json", b"[1, 2]", b'"text"', b"\xff\xfe", b"", b"[" * 5000 + b"]" * 5000],
-)
+@pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b"[" * 5000 + b"]" * 5000])
 def test_bodies_that_are_not_a_json_object(gateway: RunningGateway, content: bytes) -> None:
     assert_error(post(gateway, content=content), 400)
 
