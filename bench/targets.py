@@ -29,6 +29,9 @@ MEMORY_BUDGET_TOKENS = 1000
 #: The gateway's name for the mock's embedding model.
 EMBEDDING_MODEL = "mock-embedding"
 STARTUP_TIMEOUT_S = 180.0
+#: The core the harness keeps for the load side (run.py): a Chroma server the target uses runs
+#: there, as it would on another machine.
+LOAD_CORE = 1
 
 
 class Skip(Exception):
@@ -167,7 +170,9 @@ def gateway_command() -> list[str] | None:
     return None
 
 
-def gateway_config(port: int, upstream: mock.Mock, store: Path | None) -> dict[str, Any]:
+def gateway_config(
+    port: int, upstream: mock.Mock, store: Path | None, store_url: str | None = None
+) -> dict[str, Any]:
     """The gateway's config (gateway/config.py); `store` None means memory off.
 
     Logging at warning, like LiteLLM's. Extraction is off in both: these rows measure the
@@ -182,7 +187,11 @@ def gateway_config(port: int, upstream: mock.Mock, store: Path | None) -> dict[s
             "enabled": True,
             # The state (generations, snapshots) lives beside Chroma, so copying `store` copies
             # one consistent store; the default (./data/state) would be shared by every run.
-            "store": {"path": str(store / "chroma"), "state_dir": str(store / "state")},
+            "store": (
+                {"url": store_url, "state_dir": str(store / "state")}
+                if store_url
+                else {"path": str(store / "chroma"), "state_dir": str(store / "state")}
+            ),
             "embedding": {"model_dir": str(EMBEDDING_MODEL_DIR)},
         }
     return {
@@ -251,29 +260,59 @@ def _seeded_store(command: list[str], upstream: mock.Mock) -> Path:
 
 
 @contextlib.contextmanager
-def gateway(upstream: mock.Mock, *, cpu: int, memory: bool) -> Iterator[Target]:
-    """Our gateway via `gateway serve --config`, memory off or on (seeded store)."""
+def gateway(
+    upstream: mock.Mock, *, cpu: int, memory: bool, server: bool = False
+) -> Iterator[Target]:
+    """Our gateway via `gateway serve --config`, memory off or on (seeded store); with
+    ``server``, the seeded store is served by a `chroma run` server on the load core, as several
+    gateways would share it (per-request generation checks included)."""
     command = gateway_command()
     if command is None:
         raise Skip("the `gateway` command does not exist yet (gateway/cli.py)")
-    name = "gateway-on" if memory else "gateway-off"
+    name = ("gateway-on-server" if server else "gateway-on") if memory else "gateway-off"
     store = _seeded_store(command, upstream) if memory else None
+    with contextlib.ExitStack() as stack:
+        store_url = None
+        if server and store is not None:
+            store_url = stack.enter_context(_chroma_server(store / "chroma"))
+        port = procs.free_port()
+        config = _write_yaml(
+            procs.WORK_DIR / name / "config.yaml",
+            gateway_config(port, upstream, store, store_url),
+        )
+        log = procs.WORK_DIR / "logs" / f"{name}.log"
+        cmd = [*command, "serve", "--config", str(config)]
+        # The checkout's code, even where the `gateway` script is an editable install of
+        # another checkout (a git worktree): PYTHONPATH comes before the editable install's
+        # finder.
+        checkout = {"PYTHONPATH": str(procs.REPO_DIR)}
+        with procs.pinned(cmd, cpu=cpu, log=log, cwd=procs.REPO_DIR, env=checkout) as proc:
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            models = ("mock-plain", url, "mock-stream")
+            metrics = f"http://127.0.0.1:{port}/metrics"
+            target = Target(name, proc.pid, GATEWAY_KEY, url, *models, log, metrics)
+            _await_ready(target, proc)
+            yield target
+
+
+#: `chroma run` through the Rust bindings' CLI: the console script spends ~4 s importing Python.
+_CHROMA = "import sys, chromadb_rust_bindings as b; b.cli(['chroma'] + sys.argv[1:])"
+
+
+@contextlib.contextmanager
+def _chroma_server(path: Path) -> Iterator[str]:
+    """A `chroma run` server for ``path`` on the load core (it stands for another machine)."""
     port = procs.free_port()
-    config = _write_yaml(
-        procs.WORK_DIR / name / "config.yaml", gateway_config(port, upstream, store)
-    )
-    log = procs.WORK_DIR / "logs" / f"{name}.log"
-    cmd = [*command, "serve", "--config", str(config)]
-    # The checkout's code, even where the `gateway` script is an editable install of another
-    # checkout (a git worktree): PYTHONPATH comes before the editable install's finder.
-    checkout = {"PYTHONPATH": str(procs.REPO_DIR)}
-    with procs.pinned(cmd, cpu=cpu, log=log, cwd=procs.REPO_DIR, env=checkout) as proc:
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        models = ("mock-plain", url, "mock-stream")
-        metrics = f"http://127.0.0.1:{port}/metrics"
-        target = Target(name, proc.pid, GATEWAY_KEY, url, *models, log, metrics)
-        _await_ready(target, proc)
-        yield target
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-c", _CHROMA, "run", "--path", str(path), "--port", str(port)]
+    log = procs.WORK_DIR / "logs" / "chroma-server.log"
+    with procs.pinned(cmd, cpu=LOAD_CORE, log=log) as proc:
+
+        def ready() -> bool:
+            return procs.http_status(f"{url}/api/v2/heartbeat") == 200
+
+        procs.wait_until(ready, proc, what="chroma run", log=log, timeout_s=STARTUP_TIMEOUT_S)
+        yield url
 
 
 Starter = Callable[[mock.Mock], contextlib.AbstractContextManager[Target]]
@@ -286,6 +325,7 @@ def starters(cpu: int) -> dict[str, Starter]:
         "litellm": lambda upstream: litellm(upstream, cpu=cpu),
         "gateway-off": lambda upstream: gateway(upstream, cpu=cpu, memory=False),
         "gateway-on": lambda upstream: gateway(upstream, cpu=cpu, memory=True),
+        "gateway-on-server": lambda upstream: gateway(upstream, cpu=cpu, memory=True, server=True),
     }
 
 
@@ -294,4 +334,5 @@ LABELS = {
     "litellm": "LiteLLM proxy",
     "gateway-off": "gateway, memory off",
     "gateway-on": "gateway, memory on",
+    "gateway-on-server": "gateway, memory on, Chroma server",
 }
