@@ -20,7 +20,15 @@ from starlette.routing import Route as HTTPRoute
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
-from gateway.errors import INTERNAL_ERROR_BODY, GatewayError, NotFound, error_body
+from gateway.errors import (
+    ANTHROPIC_INTERNAL_ERROR_BODY,
+    INTERNAL_ERROR_BODY,
+    GatewayError,
+    NotFound,
+    anthropic_body,
+    anthropic_error_body,
+    error_body,
+)
 from gateway.learning.service import start_learning
 from gateway.observability import (
     METRICS_STATE,
@@ -31,10 +39,17 @@ from gateway.observability import (
 )
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.messages import Messages
 from gateway.proxy.stream import StreamResponse
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
-from gateway.upstream.echo import Echo
+from gateway.upstream.anthropic import (
+    AnthropicWire,
+    MessagesProtocol,
+    MessagesUpstream,
+    messages_protocol,
+)
+from gateway.upstream.echo import Echo, MessagesEcho
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
 from gateway.upstream.routes import ModelRegistry
@@ -57,6 +72,7 @@ class Services:
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    messages: Messages | None = None
 
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
@@ -66,6 +82,23 @@ async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> di
         from gateway.upstream.litellm import LiteLLM
 
         upstreams["litellm"] = LiteLLM()
+    for upstream in upstreams.values():
+        stack.push_async_callback(upstream.close)
+    return upstreams
+
+
+async def _build_messages_upstreams(
+    registry: ModelRegistry, stack: AsyncExitStack
+) -> dict[MessagesProtocol, MessagesUpstream]:
+    upstreams: dict[MessagesProtocol, MessagesUpstream] = {
+        "anthropic": AnthropicWire(),
+        "echo": MessagesEcho(),
+    }
+    if any(messages_protocol(route) == "litellm" for route in registry.routes()):
+        # Imported only when configured: the module pulls in the openai SDK.
+        from gateway.upstream.litellm_messages import LiteLLMMessages
+
+        upstreams["litellm"] = LiteLLMMessages()
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
     return upstreams
@@ -102,16 +135,20 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
-    chat = ChatCompletions(
-        authenticator=authenticator,
-        registry=registry,
-        forwarder=forwarder,
-        context=memory.context if memory else NoMemory(),
-        handoff=handoff,
-        metrics=metrics,
-        max_body_bytes=config.server.max_body_bytes,
+    stages = {
+        "authenticator": authenticator,
+        "registry": registry,
+        "forwarder": forwarder,
+        "context": memory.context if memory else NoMemory(),
+        "handoff": handoff,
+        "metrics": metrics,
+        "max_body_bytes": config.server.max_body_bytes,
+    }
+    chat = ChatCompletions(**stages)  # type: ignore[arg-type]
+    messages = Messages(upstreams=await _build_messages_upstreams(registry, stack), **stages)
+    return Services(
+        config, authenticator, registry, chat, metrics, memory, memory_api, checks, messages
     )
-    return Services(config, authenticator, registry, chat, metrics, memory, memory_api, checks)
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -132,6 +169,12 @@ def _services(request: Request) -> Services:
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
+
+
+async def messages(request: Request) -> Response | StreamResponse:
+    endpoint = _services(request).messages
+    assert endpoint is not None
+    return await endpoint(request)
 
 
 async def list_models(request: Request) -> Response:
@@ -196,9 +239,18 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
+#: Paths whose clients (Anthropic's SDK) parse Anthropic's error shape, not OpenAI's.
+ANTHROPIC_PATHS = frozenset({"/v1/messages"})
+
+
+def _anthropic(request: Request) -> bool:
+    return request.url.path in ANTHROPIC_PATHS
+
+
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return Response(exc.body(), exc.status_code, exc.headers(), media_type="application/json")
+    body = anthropic_body(exc) if _anthropic(request) else exc.body()
+    return Response(body, exc.status_code, exc.headers(), media_type="application/json")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -207,13 +259,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message, kind = f"Method {request.method} is not allowed on {request.url.path}.", None
     else:
         message, kind = f"No endpoint at {request.url.path}.", "not_found_error"
-    body = error_body(message, kind or "invalid_request_error", None, None)
+    if _anthropic(request):
+        body = anthropic_error_body(exc.status_code, message)
+    else:
+        body = error_body(message, kind or "invalid_request_error", None, None)
     return Response(body, exc.status_code, exc.headers, media_type="application/json")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after this answer, so the traceback reaches the log, never the client.
-    return Response(INTERNAL_ERROR_BODY, 500, media_type="application/json")
+    body = ANTHROPIC_INTERNAL_ERROR_BODY if _anthropic(request) else INTERNAL_ERROR_BODY
+    return Response(body, 500, media_type="application/json")
 
 
 def create_app(config: GatewayConfig) -> Starlette:
@@ -226,6 +282,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     routes = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/messages", messages, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),

@@ -57,6 +57,8 @@ class Prepared:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
+    #: The memory block itself ('' when none), for wire formats that place it elsewhere.
+    block: str = ""
 
 
 class Handoff(Protocol):

@@ -60,6 +60,7 @@ class MemoryContext:
             messages=messages if selection.block else None,
             headers=_headers(retrieved, selection),
             injected=tuple(item.content for item in selection.items if item.memory_id),
+            block=selection.block,
         )
 
     async def _retrieve(self, identity: Identity, chat: ChatRequest) -> Retrieved:

@@ -18,6 +18,7 @@ from gateway.proxy.identity import resolve_identity
 from gateway.proxy.request import parse_chat, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import ChatRequest, Handoff, Identity, Prepared
+from gateway.upstream import Reply, ReplyStream
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
 
@@ -77,7 +78,7 @@ class ChatCompletions:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = parse_chat(await read_body(request, self._max_body_bytes))
+        chat = self._parse(await read_body(request, self._max_body_bytes), request.headers)
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
@@ -90,12 +91,30 @@ class ChatCompletions:
             return await self._stream(exchange)
         return await self._complete(exchange)
 
+    def _parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+        """The body, checked. This, ``_send``, ``_open``, ``_read`` and ``_tap`` are the steps
+        that another wire format (``gateway.proxy.messages``) replaces."""
+        return parse_chat(raw)
+
+    async def _send(self, exchange: Exchange) -> tuple[Route, Reply]:
+        return await self._forwarder.complete(exchange.chain, exchange.body)
+
+    async def _open(self, exchange: Exchange) -> tuple[Route, ReplyStream]:
+        return await self._forwarder.stream(exchange.chain, exchange.body)
+
+    def _read(self, body: bytes) -> tuple[str, Mapping[str, Any] | None]:
+        """The text and the usage of a complete answer."""
+        return _read_reply(body)
+
+    def _tap(self) -> StreamTap:
+        return StreamTap()
+
     async def _complete(self, exchange: Exchange) -> Response:
         sent = time.perf_counter()
-        route, reply = await self._forwarder.complete(exchange.chain, exchange.body)
+        route, reply = await self._send(exchange)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
-        text, usage = _read_reply(reply.body)
+        text, usage = self._read(reply.body)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
         self._learn(exchange, text)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
@@ -108,7 +127,7 @@ class ChatCompletions:
 
     async def _stream(self, exchange: Exchange) -> StreamResponse:
         sent = time.perf_counter()
-        route, stream = await self._forwarder.stream(exchange.chain, exchange.body)
+        route, stream = await self._open(exchange)
         self._metrics.upstream(route.name, route.provider, time.perf_counter() - sent)
         overhead = self._overhead(exchange, sent, 0.0)
 
@@ -123,7 +142,7 @@ class ChatCompletions:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
-        return StreamResponse(stream, headers, complete, abort)
+        return StreamResponse(stream, headers, complete, abort, tap=self._tap())
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
         """Our own time: everything before the request went upstream, plus ``after``."""
