@@ -28,6 +28,10 @@ simply not set up to serve that model until its operator adds the key. It is not
 fault either, so never a 4xx. When a model's fallbacks all fail too, the client sees the last
 error's status with a message that starts from the model it asked for.
 
+Errors are rendered in the OpenAI shape, except on ``POST /v1/messages``, whose clients (Anthropic's
+SDK) parse Anthropic's: ``{"type": "error", "error": {"type", "message"}}``, with the type chosen
+by the status (``anthropic_body``); a provider's own Anthropic-shaped body passes as it came.
+
 Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the
 boundary where they are raised; nothing outside those boundaries catches them.
 

@@ -79,7 +79,7 @@ def test_plain_message_carries_a_recalled_memory_in_a_new_system_block(
         max_tokens=100,
         system="You are a helpful gardener.",
         messages=QUESTION,  # type: ignore[arg-type]
-        extra_headers={"X-User-Id": "ada"},
+        extra_headers={"X-User-Id": "ada", "anthropic-beta": "context-1m-2025-08-07"},
     )
     message = raw.parse()
     assert isinstance(message, anthropic.types.Message)
@@ -98,6 +98,7 @@ def test_plain_message_carries_a_recalled_memory_in_a_new_system_block(
     assert KEY not in str(received.headers)
     # The version the SDK speaks reaches Anthropic, which answers in that version's shapes.
     assert received.headers["anthropic-version"] == client.default_headers["anthropic-version"]
+    assert received.headers["anthropic-beta"] == "context-1m-2025-08-07"
 
 
 def test_stream_relays_every_event_with_the_memory_from_metadata_user_id(
@@ -254,3 +255,63 @@ def test_a_failure_mid_stream_is_an_anthropic_error_event(
         },
     }
     assert time.monotonic() - started < 10
+
+
+def test_a_translated_providers_error_is_in_anthropics_shape(
+    client: anthropic.Anthropic, mock: RunningMock
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(
+            model="vllm",
+            max_tokens=10,
+            messages=QUESTION,  # type: ignore[arg-type]
+            extra_body={"mock": {"mode": "fail", "status": 400, "message": "bad tool schema"}},
+        )
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "echo", "max_tokens": 5, "messages": []}, "'messages'"),
+        ({"model": "echo", "max_tokens": 5, "messages": QUESTION, "metadata": "ada"}, "'metadata'"),
+        (
+            {"model": "echo", "max_tokens": 5, "messages": QUESTION, "metadata": {"user_id": 7}},
+            "'metadata.user_id'",
+        ),
+        ({"model": "echo", "max_tokens": 5, "messages": QUESTION, "system": [1]}, "'system[0]'"),
+        ({"max_tokens": 5, "messages": QUESTION}, "'model'"),
+    ],
+)
+def test_each_bad_field_is_named(gateway: RunningGateway, body: dict[str, Any], param: str) -> None:
+    response = httpx.post(
+        f"{gateway.url}/v1/messages", json=body, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 400
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert param in error["error"]["message"]
+
+
+def test_a_wrong_method_is_answered_in_anthropics_shape(gateway: RunningGateway) -> None:
+    response = httpx.get(f"{gateway.url}/v1/messages", headers={"x-api-key": KEY})
+    assert response.status_code == 405
+    assert response.json()["type"] == "error"
+
+
+def test_requests_are_counted_under_their_model(
+    client: anthropic.Anthropic, gateway: RunningGateway
+) -> None:
+    def answered() -> float:
+        text = httpx.get(f"{gateway.url}/metrics").text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("gateway_requests_total{") and 'model="echo"' in line
+        )
+
+    before = answered()
+    client.messages.create(model="echo", max_tokens=5, messages=QUESTION)  # type: ignore[arg-type]
+    assert wait_for(lambda: answered() == before + 1)
