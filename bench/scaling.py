@@ -48,11 +48,12 @@ from bench.procs import REPO_DIR, WORK_DIR, command_line, pinned, save_results
 from bench.workload import SYSTEM_PROMPT, question
 from gateway.config import EmbeddingConfig, GatewayConfig
 from gateway.context.retrieval import Retriever
-from gateway.context.service import build_embedder, build_query_embedder, rank_params
+from gateway.context.service import build_embedder, build_query_embedder
 from gateway.context.stage import MemoryContext
 from gateway.observability import CollectorPauses, Metrics, tune_collector
 from gateway.proxy.request import parse_chat
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import StoredRecord
+from gateway.store.chroma import ChromaBackend
 from gateway.store.codec import encode
 from gateway.store.index import build
 from gateway.store.records import Scope
@@ -223,7 +224,7 @@ class Probe:
             max_items=memory.cache.max_items, snapshots=Snapshots(data / "snapshots")
         )
         self.store = MemoryStore(backend, self.embedder, Generations(state / "g.sqlite3"), cache)
-        self.params = rank_params(memory)
+        self.params = memory.retrieval
         retriever = Retriever(
             self.store,
             self.query_embedder,

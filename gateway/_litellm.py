@@ -8,16 +8,17 @@ a gateway that only forwards OpenAI-wire traffic never pays for it.
 from __future__ import annotations
 
 import logging
-import os
 from functools import cache
 from types import ModuleType
+
+from gateway.config import default_environment
 
 
 @cache
 def load_litellm() -> ModuleType:
     # litellm reads this flag at import time; without it the import blocks on a network fetch
     # that fails on offline machines. An operator who wants the live map can still set it to False.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    default_environment("LITELLM_LOCAL_MODEL_COST_MAP", lambda: "True")
     import litellm
 
     litellm.suppress_debug_info = True

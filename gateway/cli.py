@@ -1,51 +1,96 @@
-"""The ``gateway`` command: ``gateway serve``, ``gateway check-config`` and
-``gateway memory import``."""
+"""The ``gateway`` command: ``gateway serve``, ``gateway check-config``, ``gateway memory import``
+and ``gateway --version``.
+
+Exit status: 0 done; 1 the work failed (a taken port, a store another gateway holds, bad import
+lines); 2 the command or its config file is wrong; 3 the application failed to start.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config
-from gateway.errors import ConfigError
+import gateway
+from gateway.config import DEFAULT_CONFIG_PATH, GatewayConfig, load_config, with_server
+from gateway.errors import ConfigError, GatewayError, StartupError
+from gateway.listener import bind
+from gateway.store.lock import lock_store
+
+DISTRIBUTION = "memory-gateway"
+_CONFIG_HELP = f"config file (default: $GATEWAY_CONFIG or {DEFAULT_CONFIG_PATH})"
 
 
 def _config_path(given: str | None) -> Path:
     return Path(given or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
+def _fail(error: GatewayError, status: int) -> SystemExit:
+    print(f"gateway: {error.message}", file=sys.stderr)
+    return SystemExit(status)
+
+
 def _load(path: Path) -> GatewayConfig:
     try:
         return load_config(path, os.environ)
     except ConfigError as exc:
-        print(f"gateway: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise _fail(exc, 2) from None
+
+
+def version() -> str:
+    """The installed distribution's version, or the package's own when run from a checkout."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return gateway.__version__
+
+
+def _with_overrides(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+    given = {"host": args.host, "port": args.port, "workers": args.workers}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    if not overrides:
+        return config
+    try:
+        return with_server(config, **overrides)
+    except ConfigError as exc:
+        raise _fail(exc, 2) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
-    config = _load(path)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if args.workers is not None:
-        overrides["workers"] = args.workers
-    if overrides:
-        server = config.server.model_copy(update=overrides)
-        config = config.model_copy(update={"server": server})
-    from gateway.server import serve
+    config = _with_overrides(_load(path), args)
+    # The port and the store are claimed before anything slow is imported or started (models,
+    # the `chroma run` child), so a second gateway fails at once and touches nothing.
+    try:
+        sock = bind(config.server.host, config.server.port)
+    except StartupError as exc:
+        raise _fail(exc, 1) from None
+    with sock, _claim_store(config):
+        from gateway.server import serve
 
-    serve(config, path)
+        serve(config, path, sock)
     return 0
 
 
+def _claim_store(config: GatewayConfig) -> AbstractContextManager[object]:
+    try:
+        return lock_store(config)
+    except StartupError as exc:
+        raise _fail(exc, 1) from None
+
+
 def _check(args: argparse.Namespace) -> int:
-    path = _config_path(args.config)
+    if args.config and args.config_option:
+        print("gateway: check-config takes one config file, not two", file=sys.stderr)
+        return 2
+    path = _config_path(args.config or args.config_option)
     config = _load(path)
     names = ", ".join(m.name for m in config.models)
     print(f"{path}: OK ({len(config.models)} models: {names}; {len(config.auth.keys)} keys)")
@@ -74,7 +119,6 @@ def _import_memories(args: argparse.Namespace) -> int:
     config = _load(_config_path(args.config))
     # Deferred: the embedding model and Chroma take seconds to load; `serve` does not need this.
     from gateway.api import importer
-    from gateway.errors import GatewayError
 
     if args.batch_size < 1:
         print("gateway: --batch-size must be at least 1", file=sys.stderr)
@@ -90,7 +134,7 @@ def _import_memories(args: argparse.Namespace) -> int:
             print(f"gateway: {args.file}: {line}; skipped", file=sys.stderr)
 
     started = time.monotonic()
-    with _opened(args.file) as lines:
+    with _claim_store(config), _opened(args.file) as lines:
         try:
             report = asyncio.run(
                 importer.import_lines(
@@ -127,9 +171,7 @@ def _add_memory_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "skipped and reported (exit status 1); the rest are imported. Importing the same "
         "file again adds nothing twice. Stop a gateway that uses the same embedded store first.",
     )
-    load.add_argument(
-        "--config", help=f"config file (default: $GATEWAY_CONFIG or {DEFAULT_CONFIG_PATH})"
-    )
+    load.add_argument("--config", help=_CONFIG_HELP)
     load.add_argument(
         "--tenant", help="tenant for lines without one (default: the first key's tenant)"
     )
@@ -142,17 +184,18 @@ def _add_memory_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible memory gateway")
+    parser.add_argument("--version", action="version", version=f"gateway {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the gateway")
-    serve.add_argument(
-        "--config", help=f"config file (default: $GATEWAY_CONFIG or {DEFAULT_CONFIG_PATH})"
-    )
+    serve.add_argument("--config", help=_CONFIG_HELP)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.set_defaults(handler=_serve)
     check = commands.add_parser("check-config", help="validate a config file without serving")
-    check.add_argument("config", nargs="?", help="config file to check")
+    check.add_argument("--config", dest="config_option", metavar="CONFIG", help=_CONFIG_HELP)
+    # The older spelling, `gateway check-config PATH`, still works.
+    check.add_argument("config", nargs="?", help="the same as --config")
     check.set_defaults(handler=_check)
     _add_memory_commands(commands)
     return parser

@@ -1,17 +1,21 @@
 """The gateway's configuration: one YAML file, parsed once at startup into one frozen object.
 
-``load_config(path, environ)`` is the only place that reads the environment: ``${VAR}`` and
-``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands for a
-literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected, e.g.
-``models[0].timeout_s: Input should be greater than 0 (got -1)``.
+This is the only module that reads the environment. ``load_config(path, environ)``: ``${VAR}``
+and ``${VAR:-default}`` in any string value are replaced before validation, and ``$${`` stands
+for a literal ``${``. Any problem raises ``ConfigError`` with the key path and what was expected,
+e.g. ``models[0].timeout_s: Input should be greater than 0 (got -1)``. At the end of the module:
+what ``serve`` hands its worker processes, and the defaults set for the libraries we embed.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -397,12 +401,56 @@ def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """The message for a key no section has, with the closest allowed key of that section."""
+    section = _section_at(loc[:-1])
+    allowed = [] if section is None else _keys(section)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    if allowed:
+        return f"unknown key (expected one of: {', '.join(allowed)})"
+    return "unknown key"
+
+
+def _section_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    node: Any = GatewayConfig
+    for part in loc:
+        node = _inner(node, part)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _inner(node: Any, part: int | str) -> Any:
+    """The type found one step down ``node`` at ``part``: a field, an item, or a dict's value."""
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(str(part))
+        return None if field is None else field.annotation
+    args = [arg for arg in get_args(node) if arg is not type(None)]
+    origin = get_origin(node)
+    if origin is Annotated or origin in (UnionType, Union):
+        return _inner(args[0], part) if args else None
+    if origin is dict:
+        return args[1]
+    if origin in (tuple, list):
+        return args[0]
+    return None
+
+
+def _keys(section: type[BaseModel]) -> list[str]:
+    names = list(section.model_fields)
+    return names + [f.alias for f in section.model_fields.values() if f.alias]
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_url=False):
         path = ""
         for part in item["loc"]:
             path = _join(path, part)
+        if item["type"] == "extra_forbidden":
+            # The value is not shown: a misspelt key may well hold a secret.
+            lines.append(f"{path}: {_unknown_key(item['loc'])}")
+            continue
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         if "key" in path.rsplit(".", 1)[-1]:
@@ -433,3 +481,50 @@ def load_config(path: Path, environ: Mapping[str, str]) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     return parse_config(text, environ, str(path))
+
+
+def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
+    """``config`` with ``server`` settings replaced (the CLI's ``--port`` and the like),
+    validated as if the file had said so; ``ConfigError`` naming the key otherwise."""
+    raw = config.model_dump()
+    raw["server"].update(overrides)
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"command line: {_describe(exc)}") from None
+
+
+# The environment beyond the config file: what ``serve`` hands its worker processes, and the
+# defaults the libraries we embed read at import time. Read and written here only.
+
+#: The config file's path, which ``serve`` leaves for its worker processes.
+CONFIG_ENV = "GATEWAY_CONFIG"
+#: The directory where worker processes share their metrics; prometheus_client reads it too.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def load_worker_config() -> GatewayConfig:
+    """A worker process's config: the file ``serve`` named, with the shared metrics directory."""
+    config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared and config.metrics.enabled:
+        config = with_metrics_dir(config, Path(shared))
+    return config
+
+
+def with_metrics_dir(config: GatewayConfig, directory: Path | None) -> GatewayConfig:
+    metrics = config.metrics.model_copy(update={"multiprocess_dir": directory})
+    return config.model_copy(update={"metrics": metrics})
+
+
+def export_to_workers(name: str, value: str) -> None:
+    """Set ``name`` for the worker processes about to be started (and the libraries in them)."""
+    os.environ[name] = value
+
+
+def default_environment(name: str, value: Callable[[], str | None]) -> None:
+    """Set ``name`` to ``value()`` for a library that reads it, unless the operator has set it."""
+    if name not in os.environ:
+        chosen = value()
+        if chosen is not None:
+            os.environ[name] = chosen

@@ -4,6 +4,7 @@ The tree (the HTTP status comes from the class, never from an error's text)::
 
     GatewayError                      500 server_error
     ├── ConfigError                   (startup only: never reaches a client)
+    ├── StartupError                  (startup only: the port or the embedded store is taken)
     ├── InvalidRequest                400 invalid_request_error   (names the field in ``param``)
     ├── AuthenticationFailed          401 authentication_error
     ├── NotFound                      404 not_found_error
@@ -72,6 +73,11 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """The configuration file is unusable; raised only while starting up."""
+
+
+class StartupError(GatewayError):
+    """Something outside the config stops the gateway from starting: its port is taken, or
+    another gateway holds its embedded store. Raised only while starting up."""
 
 
 class InvalidRequest(GatewayError):

@@ -3,34 +3,39 @@
 from __future__ import annotations
 
 import logging
-import os
+import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from gateway.app import create_app
-from gateway.config import GatewayConfig, load_config
+from gateway.config import (
+    CONFIG_ENV,
+    MULTIPROC_ENV,
+    GatewayConfig,
+    export_to_workers,
+    load_worker_config,
+    with_metrics_dir,
+)
 from gateway.observability import tune_collector
-from gateway.observability.multiprocess import MULTIPROC_ENV, shared_directory
-
-CONFIG_ENV = "GATEWAY_CONFIG"
+from gateway.observability.multiprocess import shared_directory
 
 
 def create_app_from_env() -> object:
     """The factory each worker process calls; the CLI has put the config path in the env, and
     the directory where workers share their metrics."""
     tune_collector()
-    config = load_config(Path(os.environ[CONFIG_ENV]), os.environ)
-    shared = os.environ.get(MULTIPROC_ENV)
-    if shared and config.metrics.enabled:
-        config = _with_metrics_dir(config, Path(shared))
-    return create_app(config)
+    return create_app(load_worker_config())
 
 
-def serve(config: GatewayConfig, config_path: Path) -> None:
+def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None:
+    """Serve on ``sock`` (bound by ``gateway.listener.bind``) until SIGTERM or SIGINT, then shut
+    down gracefully and return."""
     server = config.server
     logging.basicConfig(
         level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,17 +51,46 @@ def serve(config: GatewayConfig, config_path: Path) -> None:
         "lifespan": "on",
         "server_header": False,
     }
+    # uvicorn names the address only when it binds the socket itself.
+    logging.getLogger("gateway").info("listening on http://%s:%d", server.host, server.port)
     if server.workers == 1:
         tune_collector()
         # One process keeps its metrics in memory: a shared directory is for workers.
-        uvicorn.run(create_app(_with_metrics_dir(config, None)), **options)
+        app = create_app(with_metrics_dir(config, None))
+        with _signals_end_quietly():
+            _run_one(uvicorn.Config(app, **options), sock)
         return
     # Worker processes rebuild the config themselves from the same file and environment.
-    os.environ[CONFIG_ENV] = str(config_path.resolve())
+    export_to_workers(CONFIG_ENV, str(config_path.resolve()))
     with _shared_metrics(config):
-        uvicorn.run(
-            "gateway.server:create_app_from_env", factory=True, workers=server.workers, **options
-        )
+        factory = "gateway.server:create_app_from_env"
+        workers = uvicorn.Config(factory, factory=True, workers=server.workers, **options)
+        Multiprocess(workers, sockets=[sock]).run()
+
+
+def _run_one(config: uvicorn.Config, sock: socket.socket) -> None:
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's own status for a failed startup
+
+
+@contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """Once uvicorn has shut down on SIGTERM or SIGINT, it raises the signal again into the
+    handler that was there before it, by default killing the process by that signal (status
+    -15, or a KeyboardInterrupt). A clean shutdown should exit 0: these handlers do nothing."""
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, _ignore) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(sig: int, frame: object) -> None:
+    pass
 
 
 @contextmanager
@@ -66,10 +100,5 @@ def _shared_metrics(config: GatewayConfig) -> Iterator[None]:
         return
     with shared_directory(config.metrics.multiprocess_dir) as directory:
         # Set before uvicorn spawns the workers: prometheus_client reads it when imported.
-        os.environ[MULTIPROC_ENV] = str(directory)
+        export_to_workers(MULTIPROC_ENV, str(directory))
         yield
-
-
-def _with_metrics_dir(config: GatewayConfig, directory: Path | None) -> GatewayConfig:
-    metrics = config.metrics.model_copy(update={"multiprocess_dir": directory})
-    return config.model_copy(update={"metrics": metrics})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import tiktoken
+
+from gateway.config import default_environment
 
 O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
 
@@ -38,14 +39,16 @@ def bundled_cache_dir() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def _bundled_cache_path() -> str | None:
+    folder = bundled_cache_dir()
+    return None if folder is None else str(folder)
+
+
 @cache
 def get_encoding(name: str) -> tiktoken.Encoding:
     # An operator's own TIKTOKEN_CACHE_DIR wins; otherwise use the files litellm ships, which is
     # exactly what litellm itself does when imported.
-    if "TIKTOKEN_CACHE_DIR" not in os.environ:
-        folder = bundled_cache_dir()
-        if folder is not None:
-            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
+    default_environment("TIKTOKEN_CACHE_DIR", _bundled_cache_path)
     return tiktoken.get_encoding(name)
 
 

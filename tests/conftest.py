@@ -7,6 +7,10 @@ import pytest
 from tests.support.gateway import RunningGateway, base_yaml, start_gateway
 from tests.support.mock_upstream import RunningMock, mock_provider
 
+#: The memory fixtures (the embedding model, Chroma, gateways with memory on), shared by the tests
+#: of context/, store/ and api/; each starts only when a test asks for it.
+pytest_plugins = ["tests.support.memory_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def mock_server() -> Iterator[RunningMock]:

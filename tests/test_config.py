@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import interpolate, load_config, parse_config
+from gateway.config import (
+    CONFIG_ENV,
+    MULTIPROC_ENV,
+    default_environment,
+    export_to_workers,
+    interpolate,
+    load_config,
+    load_worker_config,
+    parse_config,
+)
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +57,7 @@ def test_interpolated_numbers_are_typed() -> None:
     [
         ("server: {port: abc}", "server.port", "integer"),
         ("server: {port: 70000}", "server.port", "65535"),
-        ("server: {colour: red}", "server.colour", "Extra inputs are not permitted"),
+        ("server: {colour: red}", "server.colour", "unknown key (expected one of: host, port,"),
         ("memory: {retrieval: {timeout_ms: 0}}", "memory.retrieval.timeout_ms", "greater than"),
         (
             "memory: {embedding: {query_precision: fp16}}",
@@ -62,6 +73,35 @@ def test_bad_values_name_the_key_path(extra: str, path: str, expected: str) -> N
         parse_config(MINIMAL + extra, {"GATEWAY_KEY": "k"})
     assert f"{path}:" in info.value.message
     assert expected in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("memory: {store: {paht: ./x}}", "memory.store.paht: unknown key; did you mean 'path'?"),
+        ("contxt: {budget_tokens: 5}", "contxt: unknown key; did you mean 'context'?"),
+        (
+            "context: {budjet_tokens: 5}",
+            "context.budjet_tokens: unknown key; did you mean 'budget_tokens'?",
+        ),
+        (
+            "tenants: {acme: {context: {tonne: brief}}}",
+            "tenants.acme.context.tonne: unknown key; did you mean 'tone'?",
+        ),
+    ],
+)
+def test_a_misspelt_key_gets_a_suggestion(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + extra, {"GATEWAY_KEY": "k"})
+    assert message in info.value.message.splitlines()[1]
+
+
+def test_a_misspelt_key_in_a_list_entry_gets_a_suggestion_and_hides_its_value() -> None:
+    text = MINIMAL.replace("model: echo}", "model: echo, api_kee: sk-secret-999}")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {"GATEWAY_KEY": "k"})
+    assert "models[0].api_kee: unknown key; did you mean 'api_key'?" in info.value.message
+    assert "sk-secret-999" not in info.value.message
 
 
 def test_model_entries_are_checked() -> None:
@@ -124,6 +164,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+def test_check_config_takes_config_like_serve(tmp_path: Path) -> None:
+    by_option = run_cli("check-config", "--config", "config/gateway.yaml")
+    assert by_option.returncode == 0, by_option.stderr
+    assert by_option.stdout.startswith("config/gateway.yaml: OK")
+    from_env = run_cli("check-config", env={**os.environ, "GATEWAY_CONFIG": "config/gateway.yaml"})
+    assert from_env.returncode == 0, from_env.stderr
+    assert from_env.stdout.startswith("config/gateway.yaml: OK")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("${GATEWAY_KEY}", "k") + "memory: {budjet: 5, store: {paht: x}}")
+    result = run_cli("check-config", "--config", str(bad))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "memory.budjet: unknown key" in result.stderr
+    assert "memory.store.paht: unknown key; did you mean 'path'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_check_config_command(tmp_path: Path) -> None:
     ok = run_cli("check-config", "config/gateway.yaml")
     assert ok.returncode == 0, ok.stderr
@@ -134,3 +191,39 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "server.port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_builds_its_config_from_what_serve_left_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MINIMAL)
+    monkeypatch.setenv("GATEWAY_KEY", "k")
+    # Recorded first, so that the test leaves the environment as it found it.
+    monkeypatch.setenv(CONFIG_ENV, "")
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+    export_to_workers(CONFIG_ENV, str(path))
+    export_to_workers(MULTIPROC_ENV, str(tmp_path / "metrics"))
+    config = load_worker_config()
+    assert config.auth.keys[0].key.get_secret_value() == "k"
+    assert config.metrics.multiprocess_dir == tmp_path / "metrics"
+
+
+def test_a_library_default_never_overrides_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_TEST_SETTING", "operator's")
+    default_environment("GATEWAY_TEST_SETTING", lambda: "ours")
+    assert os.environ["GATEWAY_TEST_SETTING"] == "operator's"
+    monkeypatch.delenv("GATEWAY_TEST_SETTING")
+    default_environment("GATEWAY_TEST_SETTING", lambda: None)
+    assert "GATEWAY_TEST_SETTING" not in os.environ
+    default_environment("GATEWAY_TEST_SETTING", lambda: "ours")
+    assert os.environ["GATEWAY_TEST_SETTING"] == "ours"
+
+
+def test_only_config_and_the_cli_touch_the_environment() -> None:
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "gateway").rglob("*.py")
+        if re.search(r"\bos\.(environ|getenv|putenv|unsetenv)\b|\bgetenv\(", path.read_text())
+    )
+    assert set(readers) <= {"gateway/cli.py", "gateway/config.py"}

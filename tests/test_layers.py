@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gateway"
 #: a layer stay independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("config", "types", "tokens", "_litellm"),
+    ("config",),
+    ("types", "tokens", "_litellm", "listener"),
     ("observability", "config_reference"),
     ("store", "upstream"),
     ("context",),

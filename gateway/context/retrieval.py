@@ -19,13 +19,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
+from gateway.config import RetrievalConfig
 from gateway.errors import EmbeddingError, GatewayError
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, Vector
-from gateway.store.ranking import Mode, RankParams
+from gateway.store.ranking import Mode
 from gateway.store.records import Scope
 from gateway.store.store import MemoryStore
 
@@ -55,7 +56,7 @@ class Retriever:
         self,
         store: MemoryStore,
         embedder: Embedder,
-        params: RankParams,
+        params: RetrievalConfig,
         *,
         timeout_s: float,
         expiry_days: Mapping[str, float] | None = None,
@@ -76,7 +77,7 @@ class Retriever:
     async def retrieve(self, scope: Scope, query: str, mode: Mode | None = None) -> Retrieved:
         """Ranked hits for a chat request, or nothing once the deadline has passed."""
         started = time.perf_counter()
-        params = self._params if mode is None else replace(self._params, mode=mode)
+        params = self._params if mode is None else self._params.model_copy(update={"mode": mode})
         try:
             async with asyncio.timeout(self._timeout_s):
                 hits = await self._search(scope, query, params)
@@ -95,10 +96,10 @@ class Retriever:
 
     async def search(self, scope: Scope, query: str, *, mode: Mode, limit: int) -> list[Hit]:
         """The same ranking for the search API: no deadline, errors raised."""
-        params = replace(self._params, mode=mode, top_k=limit)
+        params = self._params.model_copy(update={"mode": mode, "top_k": limit})
         return self._unexpired(await self._search(scope, query, params))
 
-    async def _search(self, scope: Scope, query: str, params: RankParams) -> list[Hit]:
+    async def _search(self, scope: Scope, query: str, params: RetrievalConfig) -> list[Hit]:
         # Embedding the query and (on a cold start) loading the index overlap.
         vector, index = await asyncio.gather(self._vector(query), self._store.index(scope))
         if len(index) < self._thread_search_from:

@@ -17,7 +17,6 @@ from gateway.store.child import ChromaChild
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
 from gateway.store.quantized import int8_model
-from gateway.store.ranking import RankParams
 from gateway.store.snapshots import Generations, Snapshots
 from gateway.store.store import CacheSettings, MemoryStore
 
@@ -58,20 +57,6 @@ def build_query_embedder(config: MemoryConfig, embedder: Embedder) -> Embedder:
     return OnnxMiniLM(model_dir, threads=settings.threads, model_file=quantized)
 
 
-def rank_params(config: MemoryConfig) -> RankParams:
-    retrieval = config.retrieval
-    return RankParams(
-        mode=retrieval.mode,
-        lexical_weight=retrieval.lexical_weight,
-        thread_weight=retrieval.thread_weight,
-        half_life_days=retrieval.half_life_days,
-        recency_floor=retrieval.recency_floor,
-        evidence_weight=retrieval.evidence_weight,
-        min_score=retrieval.min_score,
-        top_k=retrieval.top_k,
-    )
-
-
 async def start_memory(
     config: GatewayConfig, metrics: Metrics, stack: AsyncExitStack
 ) -> MemoryServices:
@@ -97,7 +82,7 @@ async def start_memory(
     retriever = Retriever(
         store,
         query_embedder,
-        rank_params(memory),
+        memory.retrieval,
         timeout_s=memory.retrieval.timeout_ms / 1000,
         expiry_days=memory.expiry_days,
     )

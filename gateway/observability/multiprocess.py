@@ -23,9 +23,6 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-#: The variable prometheus_client reads, in every worker, when it is imported.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
 
 @contextmanager
 def shared_directory(configured: Path | None) -> Iterator[Path]:

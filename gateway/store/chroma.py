@@ -1,4 +1,4 @@
-"""The durable store: Chroma, embedded on disk or a ``chroma run`` server.
+"""The durable store: Chroma, embedded on disk or a ``chroma run`` server (the ``Backend``).
 
 Layout, chosen by measurement (see docs/memory.md): one collection per tenant,
 every record tagged with its scope digest and stored under ``<scope digest>:<memory id>``. Chroma
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -30,17 +30,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.errors import GatewayError, IsolationViolation, StoreUnavailable
+from gateway.store.backend import StoredRecord
 from gateway.store.records import Scope
 
 _PAGE = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    id: str
-    document: str
-    metadata: Mapping[str, Any]
-    embedding: npt.NDArray[np.float32] | None
 
 
 def collection_name(tenant: str) -> str:

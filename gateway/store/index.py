@@ -22,8 +22,9 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from gateway.config import RetrievalConfig
 from gateway.store.lexical import BM25Index, BM25Query, Postings, terms
-from gateway.store.ranking import RankParams, Signals, score, top
+from gateway.store.ranking import Signals, score, top
 from gateway.store.records import Memory
 
 Vector = npt.NDArray[np.float32]
@@ -55,7 +56,7 @@ class Ranking:
     #: The query's BM25 postings, or None for dense-only ranking.
     lexical: BM25Query | None
     parents: npt.NDArray[np.int64] | None
-    params: RankParams
+    params: RetrievalConfig
     when: float
 
     def hits(self, query_vector: Vector) -> list[Hit]:
@@ -179,12 +180,17 @@ class UserIndex:
             self._compact()
 
     def search(
-        self, query_vector: Vector, query: str, params: RankParams, now: float | None = None
+        self, query_vector: Vector, query: str, params: RetrievalConfig, now: float | None = None
     ) -> list[Hit]:
         return self.ranking(query, params, now).hits(query_vector)
 
     def ranking(
-        self, query: str, params: RankParams, now: float | None = None, *, detached: bool = False
+        self,
+        query: str,
+        params: RetrievalConfig,
+        now: float | None = None,
+        *,
+        detached: bool = False,
     ) -> Ranking:
         """The part of a search that walks the index's Python structures (threads, the query's
         BM25 postings), done now. What is left, ``Ranking.hits``, reads arrays and a list that

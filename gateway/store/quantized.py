@@ -12,7 +12,8 @@ store holds the vectors Chroma's own default embedding function would write.
 The copy is made once from the configured model with onnxruntime's transformer optimizer and
 quantizer (~5 s) and kept in a cache keyed by the source file's size and modification time.
 Whatever goes wrong leaves queries on the exact model: a slower request is better than a gateway
-that does not start.
+that does not start. But it is logged as an error, with the fix: the usual cause is a package the
+quantizer imports missing from the environment (sympy, ml_dtypes), which only a reinstall mends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,15 +42,17 @@ def default_quantized_cache() -> Path:
 
 def int8_model(source: Path, cache_root: Path | None = None) -> Path | None:
     """The int8 copy of the ONNX model at ``source``, made on first use; None if it cannot be
-    made (the reason is logged as a warning)."""
+    made (the reason is logged as an error)."""
     root = cache_root or default_quantized_cache()
     try:
         target = root / f"{source.stem}-int8-{_fingerprint(source)}.onnx"
         if not target.is_file():
             _quantize(source, target)
     except Exception as exc:  # an optimisation must never stop the gateway from starting
-        log.warning(
-            "could not make an int8 copy of %s (%s: %s); queries use the exact model",
+        log.error(
+            "could not make an int8 copy of %s (%s: %s); queries use the exact model, ~1.7x "
+            "slower. Reinstall the gateway with its dependencies (pip install -e .), or set "
+            "memory.embedding.query_precision: fp32 to choose the exact model",
             source,
             type(exc).__name__,
             exc,
@@ -109,15 +113,32 @@ def _fuse(source: Path, target: Path) -> None:
     options = FusionOptions("bert")
     options.enable_skip_layer_norm = False
     config = json.loads((source.parent / "config.json").read_text(encoding="utf-8"))
-    model = optimize_model(
-        str(source),
-        model_type="bert",
-        num_heads=int(config["num_attention_heads"]),
-        hidden_size=int(config["hidden_size"]),
-        opt_level=0,
-        optimization_options=options,
-    )
+    try:
+        model = optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=int(config["num_attention_heads"]),
+            hidden_size=int(config["hidden_size"]),
+            opt_level=0,
+            optimization_options=options,
+        )
+    except Exception as exc:
+        _remove_scratch_directories(exc)
+        raise
     model.save_model_to_file(str(target))
+
+
+def _remove_scratch_directories(exc: BaseException) -> None:
+    """Remove the temporary directories left in the frames ``exc`` unwound. ``optimize_model``
+    removes its scratch directory only when it succeeds; otherwise the directory lasts until the
+    garbage collector finds the traceback, and its ResourceWarning appears in whatever code
+    happens to be running then."""
+    step = exc.__traceback__
+    while step is not None:
+        for value in step.tb_frame.f_locals.values():
+            if isinstance(value, tempfile.TemporaryDirectory):
+                value.cleanup()
+        step = step.tb_next
 
 
 @contextmanager

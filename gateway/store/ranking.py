@@ -11,6 +11,8 @@ an answer borrows from the question it answered. Normalising BM25 by the
 best match keeps the two on one scale whatever the query length. Decay uses the time a memory was
 last *seen* (created, or reinforced by a repeat observation), so facts the user keeps confirming
 stay strong; the floor keeps an old but exact match from vanishing.
+
+The weights are read from ``memory.retrieval`` (``RetrievalConfig``) as configured.
 """
 
 from __future__ import annotations
@@ -22,21 +24,11 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from gateway.config import RetrievalConfig
+
 Mode = Literal["hybrid", "dense"]
 Floats = npt.NDArray[np.float32]
 SECONDS_PER_DAY = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class RankParams:
-    mode: Mode = "hybrid"
-    lexical_weight: float = 0.5
-    thread_weight: float = 0.5
-    half_life_days: float | None = 180.0
-    recency_floor: float = 0.7
-    evidence_weight: float = 0.02
-    min_score: float = 0.0
-    top_k: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +43,7 @@ class Signals:
     parents: npt.NDArray[np.int64]
 
 
-def fuse(dense: Floats, lexical: Floats, params: RankParams) -> Floats:
+def fuse(dense: Floats, lexical: Floats, params: RetrievalConfig) -> Floats:
     if params.mode == "dense":
         return dense
     best = float(lexical.max()) if lexical.size else 0.0
@@ -60,7 +52,7 @@ def fuse(dense: Floats, lexical: Floats, params: RankParams) -> Floats:
     return dense + (params.lexical_weight / best) * lexical
 
 
-def recency(seen_at: Floats, now: float, params: RankParams) -> Floats | float:
+def recency(seen_at: Floats, now: float, params: RetrievalConfig) -> Floats | float:
     if params.mode == "dense" or params.half_life_days is None:
         return 1.0
     age_days = np.maximum(now - seen_at, 0.0) / SECONDS_PER_DAY
@@ -69,14 +61,14 @@ def recency(seen_at: Floats, now: float, params: RankParams) -> Floats | float:
     return weight
 
 
-def linked(fused: Floats, parents: npt.NDArray[np.int64], params: RankParams) -> Floats:
+def linked(fused: Floats, parents: npt.NDArray[np.int64], params: RetrievalConfig) -> Floats:
     if params.mode == "dense" or params.thread_weight == 0.0:
         return fused
     borrowed = np.where(parents >= 0, fused[np.maximum(parents, 0)], 0.0)
     return (fused + params.thread_weight * borrowed).astype(np.float32, copy=False)
 
 
-def score(signals: Signals, now: float, params: RankParams) -> Floats:
+def score(signals: Signals, now: float, params: RetrievalConfig) -> Floats:
     fused = linked(fuse(signals.dense, signals.lexical, params), signals.parents, params)
     fused = fused * recency(signals.seen_at, now, params)
     evidence = signals.evidence

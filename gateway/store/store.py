@@ -25,12 +25,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from gateway.config import RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
-from gateway.store.ranking import RankParams
 from gateway.store.records import Memory, Scope, Source, Status, utcnow
 from gateway.store.snapshots import Generations, Snapshots
 
@@ -65,7 +65,7 @@ class CacheSettings:
 class MemoryStore:
     def __init__(
         self,
-        backend: ChromaBackend,
+        backend: Backend,
         embedder: Embedder,
         generations: Generations,
         cache: CacheSettings,
@@ -109,7 +109,7 @@ class MemoryStore:
         return await asyncio.shield(task)
 
     async def search(
-        self, scope: Scope, vector: Vector, query: str, params: RankParams
+        self, scope: Scope, vector: Vector, query: str, params: RetrievalConfig
     ) -> list[Hit]:
         return (await self.index(scope)).search(vector, query, params)
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from bench import synthetic
 from bench.soak import Traffic, fact_for
+from gateway.config import RetrievalConfig
 from gateway.store.index import build
-from gateway.store.ranking import RankParams
 from gateway.store.records import Scope
 from gateway.store.snapshots import Snapshots
 
@@ -43,7 +43,7 @@ def test_a_saved_store_loads_and_answers_a_search(tmp_path: Path) -> None:
     snapshots.save(scope, build(synthetic.DIMENSION, 0, items))
     index = snapshots.load(scope, 0, synthetic.DIMENSION)
     assert index is not None
-    hits = index.search(items[0][1], "allergic to peanuts", RankParams(top_k=5))
+    hits = index.search(items[0][1], "allergic to peanuts", RetrievalConfig(top_k=5))
     assert len(index) == 200
     assert hits[0].memory.id == items[0][0].id  # its own vector is the best dense match
 

@@ -13,24 +13,7 @@ from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import OnnxMiniLM
 from gateway.store.snapshots import Generations
 from gateway.store.store import CacheSettings, MemoryStore
-from tests.learning.helpers import MODEL_DIR
 from tests.support.mock_upstream import RunningMock, mock_provider
-
-
-@pytest.fixture(scope="session")
-def model_dir() -> Path:
-    """The offline all-MiniLM-L6-v2; its absence is a broken checkout, not a skip."""
-    missing = [n for n in ("model.onnx", "tokenizer.json") if not (MODEL_DIR / n).is_file()]
-    if missing:
-        pytest.fail(f"offline model files missing from {MODEL_DIR}: {missing}", pytrace=False)
-    return MODEL_DIR
-
-
-@pytest.fixture(scope="session")
-def embedder(model_dir: Path) -> Iterator[OnnxMiniLM]:
-    minilm = OnnxMiniLM(model_dir)
-    yield minilm
-    minilm.close()
 
 
 @pytest_asyncio.fixture

@@ -16,7 +16,6 @@ from gateway.observability import Metrics
 from tests.support.gateway import KEY, RunningGateway
 from tests.support.memory import MODEL_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 USER = "alice"
 #: What a chat request asks the mock for (the extraction requests follow the mock's script).
 CHAT_REPLY = {"mode": "json", "content": "Happy to help."}

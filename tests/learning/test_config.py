@@ -48,7 +48,8 @@ def test_the_contract_keys() -> None:
             "{duplicate_similarity: 0.7}",
             "supersede_similarity must not exceed duplicate_similarity",
         ),
-        ("{colour: red}", "extraction.colour: Extra inputs are not permitted"),
+        ("{colour: red}", "extraction.colour: unknown key (expected one of: enabled, model,"),
+        ("{concurency: 4}", "extraction.concurency: unknown key; did you mean 'concurrency'?"),
     ],
 )
 def test_bad_values_name_the_key(section: str, message: str) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway.config import RetrievalConfig
 from gateway.context.retrieval import Retriever
 from gateway.learning.consolidate import (
     OBSERVATIONS,
@@ -20,7 +21,6 @@ from gateway.learning.consolidate import (
 from gateway.learning.minimise import Fact
 from gateway.observability import Metrics
 from gateway.store.embedding import OnnxMiniLM
-from gateway.store.ranking import RankParams
 from gateway.store.records import Memory, Scope
 from gateway.store.store import MemoryStore, NewMemory
 from tests.learning.helpers import metric_value
@@ -45,7 +45,7 @@ async def stored(store: MemoryStore) -> dict[str, Memory]:
 
 
 async def retrieved(store: MemoryStore, embedder: OnnxMiniLM, query: str) -> list[str]:
-    retriever = Retriever(store, embedder, RankParams(), timeout_s=10)
+    retriever = Retriever(store, embedder, RetrievalConfig(), timeout_s=10)
     return [hit.memory.content for hit in (await retriever.retrieve(ALICE, query)).hits]
 
 

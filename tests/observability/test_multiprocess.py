@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.observability.multiprocess import shared_directory
 from tests.support.gateway import KEY, base_yaml, free_port
-from tests.support.mock_upstream import RunningMock
+from tests.support.mock_upstream import RunningMock, wait_for
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -31,10 +31,11 @@ def serve_workers(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``gateway serve --workers N`` as a real process, until it answers /healthz."""
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="gateway-workers-", suffix=".log")[1])
+    descriptor, name = tempfile.mkstemp(prefix="gateway-workers-", suffix=".log")
+    log = Path(name)
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
     command += ["--port", str(port), "--workers", str(workers)]
-    with log.open("wb") as out:
+    with open(descriptor, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -111,7 +112,10 @@ def test_two_workers_report_the_sum_of_their_requests(mock: RunningMock, tmp_pat
             models = ["echo", "mock"] * 4
             assert set(pool.map(lambda m: send(url, m), models)) == {200}
             sent += len(models)
-        assert sum(requests_per_worker(shared).values()) == sent
+        # A request is counted once its response has gone out, so just after the client has it.
+        assert wait_for(lambda: sum(requests_per_worker(shared).values()) == sent), (
+            requests_per_worker(shared)
+        )
         for _ in range(6):
             assert scraped_total(url) == sent
 

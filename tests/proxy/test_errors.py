@@ -98,11 +98,16 @@ def test_missing_and_unknown_keys(gateway: RunningGateway) -> None:
     assert_error(models, 401)
 
 
-def test_sdk_raises_its_own_exceptions(gateway: RunningGateway) -> None:
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
+
+
+def test_sdk_raises_its_own_exceptions(gateway: RunningGateway, client: openai.OpenAI) -> None:
     bad_key = openai.OpenAI(base_url=gateway.base_url, api_key="nope", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with bad_key, pytest.raises(openai.AuthenticationError):
         bad_key.chat.completions.create(model="mock", messages=MESSAGES)  # type: ignore[arg-type]
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gpt-99", messages=MESSAGES)  # type: ignore[arg-type]
     assert info.value.code == "model_not_found"
@@ -130,8 +135,9 @@ def test_provider_429_is_passed_on_after_retries(
     assert len(mock.state.requests) == 3  # 1 + retries: 2
 
 
-def test_provider_429_reaches_sdk_as_rate_limit(gateway: RunningGateway, mock: RunningMock) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
+def test_provider_429_reaches_sdk_as_rate_limit(
+    gateway: RunningGateway, mock: RunningMock, client: openai.OpenAI
+) -> None:
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(
             model="mock",
@@ -190,9 +196,8 @@ def test_dropped_connection_is_a_502(gateway: RunningGateway, mock: RunningMock)
 
 
 def test_stream_cut_midway_ends_with_an_error_event(
-    gateway: RunningGateway, mock: RunningMock
+    gateway: RunningGateway, mock: RunningMock, client: openai.OpenAI
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
     stream = client.chat.completions.create(
         model="mock",
         messages=MESSAGES,  # type: ignore[arg-type]

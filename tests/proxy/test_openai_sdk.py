@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import openai
 import orjson
 import pytest
+import pytest_asyncio
 
 from tests.support.gateway import KEY, RunningGateway
 from tests.support.mock_upstream import RunningMock, wait_for
@@ -16,13 +18,15 @@ MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 
 @pytest.fixture
-def client(gateway: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
+def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
 
 
-@pytest.fixture
-def aclient(gateway: RunningGateway) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0)
+@pytest_asyncio.fixture
+async def aclient(gateway: RunningGateway) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
 
 
 def test_plain_completion(client: openai.OpenAI, mock: RunningMock) -> None:
@@ -40,7 +44,6 @@ def test_plain_completion(client: openai.OpenAI, mock: RunningMock) -> None:
 async def test_async_plain_completion(aclient: openai.AsyncOpenAI, mock: RunningMock) -> None:
     reply = await aclient.chat.completions.create(model="mock", messages=MESSAGES)  # type: ignore[arg-type]
     assert reply.choices[0].message.content == "Hello from the mock."
-    await aclient.close()
 
 
 def test_stream_with_usage(client: openai.OpenAI, mock: RunningMock) -> None:
@@ -67,7 +70,6 @@ async def test_async_stream(aclient: openai.AsyncOpenAI, mock: RunningMock) -> N
     )
     parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(parts) == "abc"
-    await aclient.close()
 
 
 TOOLS = [

@@ -112,8 +112,9 @@ def spawn_gateway(
         command = ["serve", "--port", str(port)]
     else:
         command = ["serve", "--config", str(config_path), "--port", str(port)]
-    log_path = Path(tempfile.mkstemp(prefix=f"gateway-{port}-", suffix=".log")[1])
-    with log_path.open("wb") as log:
+    descriptor, name = tempfile.mkstemp(prefix=f"gateway-{port}-", suffix=".log")
+    log_path = Path(name)
+    with open(descriptor, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway", *command],
             stdout=log,

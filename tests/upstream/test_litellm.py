@@ -27,8 +27,9 @@ memory: {{enabled: false}}
 
 
 @pytest.fixture
-def client(translated: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=translated.base_url, api_key=KEY, max_retries=0)
+def client(translated: RunningGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=translated.base_url, api_key=KEY, max_retries=0) as sdk:
+        yield sdk
 
 
 @pytest.mark.slow

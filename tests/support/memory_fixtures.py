@@ -17,8 +17,6 @@ from tests.support.gateway import RunningGateway, gateway_in_thread
 from tests.support.memory import MODEL_HOME, memory_config, shared_sections
 from tests.support.mock_upstream import RunningMock
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 # A handler gets (method, path, body) and answers (status, content type, body).
 Reply = tuple[int, str, bytes]
 Handler = Callable[[str, str, bytes], Reply]
@@ -66,7 +64,7 @@ def memory_gateway(
 ) -> Iterator[RunningGateway]:
     """A gateway with memory on over an embedded store in its own process (tests write to the
     store behind its back); tests keep apart by user id. The default, a store child, talks to
-    its child like ``server_gateway`` to its server (tests/memory/test_child.py)."""
+    its child like ``server_gateway`` to its server (tests/store/test_child.py)."""
     state = tmp_path_factory.mktemp("memory-gateway")
     sections = shared_sections(mock_server)
     sections["memory"] = {**sections["memory"], "store": {"runs_in": "gateway"}}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,17 +16,37 @@ import pytest
 
 from gateway.config import MemoryConfig
 from gateway.context.service import build_query_embedder
-from gateway.store.embedding import MODEL_NAME, OnnxMiniLM
+from gateway.store.embedding import MODEL_NAME, Embedder, OnnxMiniLM
 from gateway.store.quantized import _fingerprint, int8_model
 
 #: How far an int8 query vector may turn from the exact one. Measured: 0.985 at worst on the
 #: reference texts; recall on bench/eval does not move (docs/memory.md: Embeddings).
 MIN_COSINE = 0.97
+#: Where the copies are kept, under the home directory (quantized.default_quantized_cache).
+CACHE = Path(".cache", "gateway", "onnx_models")
 
 
 @pytest.fixture(scope="module")
-def int8_copy(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = int8_model(model_dir / "model.onnx", tmp_path_factory.mktemp("quantized"))
+def fresh_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def served(model_dir: Path, embedder: OnnxMiniLM, fresh_home: Path) -> Iterator[Embedder]:
+    """What a gateway with the default config embeds queries with, started as on a fresh
+    install: with no int8 copy in its cache yet."""
+    config = MemoryConfig.model_validate({"embedding": {"model_dir": str(model_dir)}})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(fresh_home))
+        queries = build_query_embedder(config, embedder)
+    yield queries
+    if queries is not embedder:
+        queries.close()
+
+
+@pytest.fixture(scope="module")
+def int8_copy(model_dir: Path, served: Embedder, fresh_home: Path) -> Path:
+    copy = int8_model(model_dir / "model.onnx", fresh_home / CACHE)
     assert copy is not None
     return copy
 
@@ -34,6 +56,16 @@ def int8_embedder(model_dir: Path, int8_copy: Path) -> Iterator[OnnxMiniLM]:
     minilm = OnnxMiniLM(model_dir, model_file=int8_copy)
     yield minilm
     minilm.close()
+
+
+def test_a_fresh_install_serves_queries_from_an_int8_copy(
+    model_dir: Path, served: Embedder, fresh_home: Path
+) -> None:
+    # A missing quantizer dependency (sympy, say) fails here, not as a quietly slower gateway.
+    [copy] = (fresh_home / CACHE).iterdir()
+    assert copy.name.startswith("model-int8-")
+    assert served.name == f"{MODEL_NAME} ({copy.name})"
+    assert copy.stat().st_size < 0.7 * (model_dir / "model.onnx").stat().st_size
 
 
 def test_the_copy_is_made_once_and_then_reused(model_dir: Path, int8_copy: Path) -> None:
@@ -65,7 +97,53 @@ def test_a_model_that_cannot_be_quantized_leaves_queries_exact(
     source.write_bytes(b"\x00not an onnx file")
     with caplog.at_level(logging.WARNING, logger="gateway.store.quantized"):
         assert int8_model(source, tmp_path / "cache") is None
-    assert "queries use the exact model" in caplog.text
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "queries use the exact model" in record.getMessage()
+    assert not list((tmp_path / "cache").glob("*"))
+
+
+# Runs in a Python without sympy, as a fresh install of onnxruntime >= 1.25 is by itself.
+_WITHOUT_SYMPY = """
+import gc, logging, sys
+from pathlib import Path
+
+class NoSympy:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "sympy":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoSympy())
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from gateway.store.quantized import int8_model
+
+print("copy:", int8_model(Path(sys.argv[1]), Path(sys.argv[2])))
+gc.collect()
+"""
+
+
+@pytest.mark.slow
+def test_a_missing_quantizer_dependency_is_an_error_and_leaks_nothing(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    source, cache = str(model_dir / "model.onnx"), str(tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", _WITHOUT_SYMPY, source, cache],
+        env={**os.environ, "TMPDIR": str(scratch)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "copy: None" in done.stdout
+    assert "ERROR gateway.store.quantized: could not make an int8 copy" in done.stderr
+    assert "sympy" in done.stderr
+    # onnxruntime's scratch directory is gone now, not whenever the garbage collector runs.
+    assert "Implicitly cleaning up" not in done.stderr
+    assert [path for path in scratch.iterdir() if path.is_dir()] == []
     assert not list((tmp_path / "cache").glob("*"))
 
 

@@ -20,7 +20,8 @@ import orjson
 import pytest
 
 from gateway.config import DEFAULT_TEMPLATE
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import StoredRecord
+from gateway.store.chroma import ChromaBackend
 from gateway.store.codec import encode
 from gateway.store.records import Memory, Scope, utcnow
 from gateway.tokens import get_encoding

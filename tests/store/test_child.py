@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from gateway.config import ConfigError, parse_config
+from gateway.store.backend import StoredRecord
 from gateway.store.child import CHILD_NICE, ChromaChild
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.chroma import ChromaBackend
 from gateway.store.records import Scope
 from tests.support.gateway import gateway_in_thread
 from tests.support.memory import MemoryClient, memory_config

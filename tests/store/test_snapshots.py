@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.config import RetrievalConfig
 from gateway.store.index import UserIndex, Vector, build
-from gateway.store.ranking import RankParams
 from gateway.store.records import Memory, Scope
 from gateway.store.snapshots import Snapshots
 
@@ -25,7 +25,8 @@ SCOPE = Scope("acme", "alice")
 START = datetime(2026, 3, 1, 9, 30, 15, 250_000, tzinfo=UTC)
 WORDS = ["Porto", "bees", "hiking", "1987", "allergic", "peanuts", "Lisbon", "van", "blue"]
 QUERIES = ["where are my bees?", "hiking near Porto in 1987", "blue van", "nothing matches"]
-PARAMS = RankParams(top_k=50, min_score=-1.0)
+# Below the floor the config allows: every memory is ranked, however unrelated.
+PARAMS = RetrievalConfig.model_construct(top_k=50, min_score=-1.0)
 NOW = (START + timedelta(days=40)).timestamp()
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.store.chroma import ChromaBackend, StoredRecord
+from gateway.store.backend import StoredRecord
+from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import OnnxMiniLM
 from gateway.store.records import Scope
 from gateway.store.snapshots import Generations

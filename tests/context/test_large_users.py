@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from gateway.config import RetrievalConfig
 from gateway.context.retrieval import Retriever
 from gateway.store.embedding import OnnxMiniLM
 from gateway.store.index import build
-from gateway.store.ranking import RankParams
 from gateway.store.records import Memory, Scope
 from gateway.store.snapshots import Snapshots
 from gateway.store.store import MemoryStore, NewMemory
@@ -46,8 +46,8 @@ async def test_a_user_ranked_off_the_loop_gets_the_same_hits(
     store: MemoryStore, embedder: OnnxMiniLM
 ) -> None:
     await store.add(SCOPE, [NewMemory(note, "fact") for note in NOTES])
-    on_loop = Retriever(store, embedder, RankParams(), timeout_s=10)
-    threaded = Retriever(store, embedder, RankParams(), timeout_s=10, thread_search_from=1)
+    on_loop = Retriever(store, embedder, RetrievalConfig(), timeout_s=10)
+    threaded = Retriever(store, embedder, RetrievalConfig(), timeout_s=10, thread_search_from=1)
     for question in ("what medicine should I avoid?", "where are my bees?", "Jenkins"):
         expected = await on_loop.retrieve(SCOPE, question)
         got = await threaded.retrieve(SCOPE, question)
@@ -86,7 +86,7 @@ async def test_the_deadline_holds_while_a_large_user_is_ranked(
     items.append((target, embedder.embed_sync([NOTES[0]])[0]))
     snapshots.save(SCOPE, build(384, 0, items))
     store = embedded_store(tmp_path, embedder)
-    retriever = Retriever(store, embedder, RankParams(), timeout_s=0.001)
+    retriever = Retriever(store, embedder, RetrievalConfig(), timeout_s=0.001)
     try:
         # No deadline on the search API: this loads the user and remembers the query's vector,
         # so what the deadline meets below is the ranking alone.

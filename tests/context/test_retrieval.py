@@ -13,7 +13,6 @@ import openai
 import pytest
 
 from gateway.context.retrieval import Retriever
-from gateway.context.service import rank_params
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import OnnxMiniLM
 from gateway.store.records import Scope
@@ -132,7 +131,7 @@ async def test_without_a_half_life_there_is_no_decay(tmp_path: Path, embedder: O
         Generations(tmp_path / "generations.sqlite3"),
         CacheSettings(),
     )
-    retriever = Retriever(store, embedder, rank_params(config.memory), timeout_s=5)
+    retriever = Retriever(store, embedder, config.memory.retrieval, timeout_s=5)
     scope = Scope("acme", "timeless")
     now = datetime.now(UTC)
     await store.add(

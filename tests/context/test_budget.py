@@ -12,9 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.config import DEFAULT_TEMPLATE
-from gateway.context.budget import Candidate, available_budget, prompt_tokens, select
+from gateway.config import DEFAULT_TEMPLATE, ContextConfig
+from gateway.context.budget import (
+    Candidate,
+    available_budget,
+    prompt_tokens,
+    request_budget,
+    requested_budget,
+    select,
+)
+from gateway.errors import InvalidRequest
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
+from gateway.types import ChatRequest
 from tests.support.gateway import RunningGateway
 from tests.support.memory import MemoryClient, echo_chat, memory_block, sdk
 from tests.support.mock_upstream import RunningMock
@@ -437,3 +446,44 @@ def test_openai_client_sees_a_normal_completion(memory_gateway: RunningGateway) 
     )
     assert isinstance(reply, openai.types.chat.ChatCompletion)
     assert reply.choices[0].finish_reason == "stop"
+
+
+# -- how many tokens a request gets ------------------------------------------------------------
+
+
+def budget_for(requested: int | None, body: dict[str, Any], window: int) -> int:
+    chat = ChatRequest(body, "gpt-4o", body["messages"], False, False, None)
+    settings = ContextConfig(budget_tokens=1000, max_budget_tokens=8000, reply_reserve_tokens=1024)
+    counter = TokenCounter("gpt-4o")
+    return asyncio.run(request_budget(requested, chat, window, counter, settings))
+
+
+HELLO = {"messages": [{"role": "user", "content": "hello"}]}
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"), [(None, 1000), (200, 200), (0, 0), (20_000, 8000)]
+)
+def test_the_header_asks_the_config_caps(requested: int | None, expected: int) -> None:
+    assert budget_for(requested, HELLO, 128_000) == expected
+
+
+def test_the_room_left_after_the_prompt_and_the_reply_limits_the_budget() -> None:
+    prompt = asyncio.run(prompt_tokens(HELLO["messages"], TokenCounter("gpt-4o")))
+    assert budget_for(None, HELLO, 1500) == 1500 - prompt - 1024
+    # The request's own reply limit replaces the configured reserve.
+    limited = {**HELLO, "max_tokens": 100}
+    assert budget_for(None, limited, 1500) == 1000
+    assert budget_for(None, {**limited, "max_completion_tokens": 1400}, 1500) == 100 - prompt
+
+
+@pytest.mark.parametrize(("header", "expected"), [(None, None), ("0", 0), (" 2500 ", 2500)])
+def test_the_budget_header_is_a_whole_number(header: str | None, expected: int | None) -> None:
+    assert requested_budget(header) == expected
+
+
+@pytest.mark.parametrize("header", ["", "lots", "1.5", "-1", "١٢", "1234567890"])
+def test_a_budget_header_that_is_not_a_small_whole_number_is_refused(header: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        requested_budget(header)
+    assert caught.value.param == "X-Context-Budget"

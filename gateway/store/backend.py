@@ -1,0 +1,52 @@
+"""The durable copy of every memory, as ``MemoryStore`` sees it: one small interface.
+
+``ChromaBackend`` (``gateway.store.chroma``) is the implementation the gateway ships; a test or
+another database can stand in for it without patching. Every method is synchronous and is called
+on the store's worker threads; each raises ``StoreUnavailable`` when the database cannot be
+reached, and ``IsolationViolation`` when it answers with a record of another scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.store.records import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One memory as the database keeps it: its text, its metadata and its vector."""
+
+    id: str
+    document: str
+    metadata: Mapping[str, Any]
+    embedding: npt.NDArray[np.float32] | None
+
+
+class Backend(Protocol):
+    """Where memories are written on every change and read to (re)build a user's index."""
+
+    def close(self) -> None: ...
+
+    def heartbeat(self) -> None:
+        """Return once the database answers; raise ``StoreUnavailable`` otherwise."""
+
+    def put(self, scope: Scope, records: Sequence[StoredRecord]) -> None: ...
+
+    def replace(self, scope: Scope, record: StoredRecord) -> None: ...
+
+    def update_metadata(
+        self, scope: Scope, memory_id: str, metadata: Mapping[str, Any]
+    ) -> None: ...
+
+    def delete(self, scope: Scope, ids: Sequence[str]) -> None: ...
+
+    def erase(self, scope: Scope) -> None: ...
+
+    def fetch(self, scope: Scope) -> list[StoredRecord]:
+        """Every record of ``scope``, and none of any other."""
