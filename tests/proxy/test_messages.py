@@ -46,6 +46,15 @@ def gateway(
             "retries": 0,
         },
         {"name": "echo", "model": "echo"},
+        # Nothing listens on port 9: every request fails over to "claude".
+        {
+            "name": "claude-down",
+            "model": "anthropic/claude-mock",
+            "api_base": "http://127.0.0.1:9",
+            "api_key": PROVIDER_KEY,
+            "retries": 0,
+            "fallbacks": ["claude"],
+        },
     ]
     config = memory_config(
         tmp_path_factory.mktemp("anthropic-gateway"),
@@ -315,3 +324,29 @@ def test_requests_are_counted_under_their_model(
     before = answered()
     client.messages.create(model="echo", max_tokens=5, messages=QUESTION)  # type: ignore[arg-type]
     assert wait_for(lambda: answered() == before + 1)
+
+
+def test_anthropic_failing_mid_stream_ends_with_an_error_event(
+    client: anthropic.Anthropic, mock: RunningMock
+) -> None:
+    with (
+        pytest.raises(anthropic.APIStatusError) as raised,
+        client.messages.stream(
+            model="claude",
+            max_tokens=10,
+            messages=QUESTION,  # type: ignore[arg-type]
+            extra_body={"mock": {"mode": "stream_cut", "cut_after": 4}},
+        ) as stream,
+    ):
+        list(stream)
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"]["type"] == "api_error" and "'claude'" in body["error"]["message"]
+
+
+def test_a_model_that_fails_falls_back_to_the_next(
+    client: anthropic.Anthropic, mock: RunningMock
+) -> None:
+    message = client.messages.create(model="claude-down", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
+    assert message.content[0].type == "text" and message.content[0].text == "Hello from the mock."
+    assert sent_to_provider(mock)["model"] == "claude-mock"

@@ -1,7 +1,8 @@
 """The mock provider's Anthropic Messages endpoint (``POST /v1/messages``), with its SSE events.
 
-Driven like the OpenAI mock, by a ``mock`` object in the body: ``{"mode": "stream" | "fail",
-"chunks": [...], "status": 529, "message": "..."}``; ``stream: true`` in the body streams too.
+Driven like the OpenAI mock, by a ``mock`` object in the body: ``{"mode": "stream" | "fail" |
+"stream_cut", "chunks": [...], "status": 529, "message": "...", "cut_after": 2}``;
+``stream: true`` in the body streams too.
 Every request is recorded in the shared ``MockState``.
 """
 
@@ -73,11 +74,17 @@ class MockAnthropic:
         model = body.get("model", "mock")
         if spec.get("mode") == "fail":
             return self._error(int(spec.get("status", 500)), spec.get("message", "mock failure"))
-        if spec.get("mode") == "stream" or body.get("stream"):
+        if spec.get("mode") in ("stream", "stream_cut") or body.get("stream"):
             response = web.StreamResponse(headers={"content-type": "text/event-stream"})
             await response.prepare(request)
-            for chunk in events(model, spec.get("chunks", CHUNKS)):
+            sent = events(model, spec.get("chunks", CHUNKS))
+            cut = int(spec.get("cut_after", 2)) if spec.get("mode") == "stream_cut" else None
+            for chunk in sent[:cut]:
                 await response.write(chunk)
+            if cut is not None:
+                assert request.transport is not None
+                request.transport.close()
+                return response
             await response.write_eof()
             return response
         answer = message(model, spec.get("content", TEXT))
