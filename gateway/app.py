@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -72,7 +73,8 @@ class Services:
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
-    messages: Messages | None = None
+    #: ``POST /v1/messages`` (``gateway.proxy.messages.Messages``).
+    messages: ChatCompletions | None = None
 
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
@@ -135,17 +137,21 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         )
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
-    stages = {
-        "authenticator": authenticator,
-        "registry": registry,
-        "forwarder": forwarder,
-        "context": memory.context if memory else NoMemory(),
-        "handoff": handoff,
-        "metrics": metrics,
-        "max_body_bytes": config.server.max_body_bytes,
-    }
-    chat = ChatCompletions(**stages)  # type: ignore[arg-type]
-    messages = Messages(upstreams=await _build_messages_upstreams(registry, stack), **stages)
+
+    def endpoint(kind: type[ChatCompletions], **extra: Any) -> ChatCompletions:
+        return kind(
+            authenticator=authenticator,
+            registry=registry,
+            forwarder=forwarder,
+            context=memory.context if memory else NoMemory(),
+            handoff=handoff,
+            metrics=metrics,
+            max_body_bytes=config.server.max_body_bytes,
+            **extra,
+        )
+
+    chat = endpoint(ChatCompletions)
+    messages = endpoint(Messages, upstreams=await _build_messages_upstreams(registry, stack))
     return Services(
         config, authenticator, registry, chat, metrics, memory, memory_api, checks, messages
     )
