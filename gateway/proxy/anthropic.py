@@ -18,13 +18,12 @@ import orjson
 
 from gateway.context.injection import text_of
 from gateway.errors import ANTHROPIC_INTERNAL_ERROR_BODY, GatewayError, anthropic_body
-from gateway.proxy.request import _check_message, _field, parse_json_object
+from gateway.proxy.request import _field, check_conversation, parse_json_object
 from gateway.proxy.stream import StreamTap
 from gateway.types import ChatRequest
 
 #: Client headers that choose the wire format's version and features: passed to Anthropic.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
-_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,25 +42,15 @@ class MessagesRequest(ChatRequest):
 
 def parse_messages(raw: bytes, headers: Mapping[str, str]) -> MessagesRequest:
     body = parse_json_object(raw)
-    model = body.get("model", _MISSING)
-    if not isinstance(model, str) or not model:
-        raise _field("model", "a non-empty string", model)
-    messages = body.get("messages", _MISSING)
-    if not isinstance(messages, list) or not messages:
-        raise _field("messages", "a non-empty array of message objects", messages)
-    for index, message in enumerate(messages):
-        _check_message(index, message)
+    model, messages, stream = check_conversation(body)
     system = body.get("system")
     _check_system(system)
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise _field("stream", "a boolean", stream)
     chat = [{"role": "system", "content": system}, *messages] if system else messages
     return MessagesRequest(
         body=body,
         model=model,
         messages=chat,
-        stream=bool(stream),
+        stream=stream,
         include_usage=False,
         user=_user(body.get("metadata")),
         headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},

@@ -291,7 +291,10 @@ def test_a_translated_providers_error_is_in_anthropics_shape(
             "'metadata.user_id'",
         ),
         ({"model": "echo", "max_tokens": 5, "messages": QUESTION, "system": [1]}, "'system[0]'"),
-        ({"max_tokens": 5, "messages": QUESTION}, "'model'"),
+        (
+            {"max_tokens": 5, "messages": QUESTION},
+            "'model': expected a non-empty string, got nothing",
+        ),
     ],
 )
 def test_each_bad_field_is_named(gateway: RunningGateway, body: dict[str, Any], param: str) -> None:
