@@ -9,7 +9,6 @@ client's cache breakpoints on earlier blocks still hold.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,13 +118,7 @@ class MessagesTap(StreamTap):
         body = ANTHROPIC_INTERNAL_ERROR_BODY if error is None else anthropic_body(error)
         return b"event: error\ndata: " + body + b"\n\n"
 
-    def _data(self, data: bytes) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
-            return
+    def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "content_block_delta":
             self._block_delta(event.get("delta"))
@@ -137,8 +130,7 @@ class MessagesTap(StreamTap):
     def _block_delta(self, delta: Any) -> None:
         if not isinstance(delta, dict):
             return
-        text = delta.get("text") if delta.get("type") == "text_delta" else None
-        if isinstance(text, str) and text:
-            self._parts.append(text)
-        if self.first_token_at is None and (text or delta.get("type") == "input_json_delta"):
-            self.first_token_at = time.perf_counter()
+        if delta.get("type") == "text_delta":
+            self.add_text(delta.get("text"))
+        elif delta.get("type") == "input_json_delta":
+            self.mark_first_token()

@@ -68,8 +68,11 @@ class StreamTap:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(event, dict):
-            return
+        if isinstance(event, dict):
+            self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> None:
+        """One chat-completion chunk; taps for other wire formats read their own events."""
         if isinstance(event.get("usage"), dict):
             self.usage = event["usage"]
         for choice in event.get("choices") or ():
@@ -80,9 +83,18 @@ class StreamTap:
         if not isinstance(delta, dict):
             return
         content = delta.get("content")
-        if isinstance(content, str) and content:
-            self._parts.append(content)
-        if self.first_token_at is None and (content or delta.get("tool_calls")):
+        self.add_text(content)
+        if delta.get("tool_calls"):
+            self.mark_first_token()
+
+    def add_text(self, text: Any) -> None:
+        """Keep a piece of the reply's text; the first one marks the time to first token."""
+        if isinstance(text, str) and text:
+            self._parts.append(text)
+            self.mark_first_token()
+
+    def mark_first_token(self) -> None:
+        if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
 
@@ -107,8 +119,7 @@ class StreamResponse:
         self._headers = [*_SSE_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())]
         self._on_complete = on_complete
         self._on_abort = on_abort
-        #: Reads the events of the stream's wire format (OpenAI chat chunks by default).
-        self.tap = tap or StreamTap()
+        self.tap = StreamTap() if tap is None else tap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self._headers})
