@@ -57,7 +57,8 @@ class Prepared:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
-    #: The memory block itself ('' when none), for wire formats that place it elsewhere.
+    #: The rendered memory block itself, for endpoints that place it elsewhere than in
+    #: ``messages`` (the Messages API's ``system``); empty when nothing was injected.
     block: str = ""
 
 
