@@ -353,3 +353,18 @@ def test_a_model_that_fails_falls_back_to_the_next(
     message = client.messages.create(model="claude-down", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
     assert message.content[0].type == "text" and message.content[0].text == "Hello from the mock."
     assert sent_to_provider(mock)["model"] == "claude-mock"
+
+
+@pytest.mark.asyncio
+async def test_the_async_client_streams_too(gateway: RunningGateway, mock: RunningMock) -> None:
+    async with anthropic.AsyncAnthropic(base_url=gateway.url, api_key=KEY, max_retries=0) as sdk:
+        stream = await sdk.messages.create(
+            model="claude",
+            max_tokens=20,
+            messages=QUESTION,  # type: ignore[arg-type]
+            stream=True,
+            extra_headers={"X-User-Id": "ada"},
+        )
+        kinds = [event.type async for event in stream]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert FACT in sent_to_provider(mock)["system"][-1]["text"]
