@@ -45,18 +45,37 @@ class RowResult:
 
 @dataclass(frozen=True)
 class MemoryShare:
-    """Retrievals in one phase: answered in time (with memories or none to give) or not.
+    """Retrievals in one phase, by how they ended.
 
     A request whose retrieval missed its deadline still succeeds, without memories, so req/s
-    alone overstates what memory-on serves under load; this says how much of it had memory."""
+    alone overstates what memory-on serves under load: goodput counts only the requests served
+    with their memories, fully ranked (``full``) or, with the query embedder late, on BM25,
+    recency and evidence (``lexical``)."""
 
-    answered: int
-    degraded: int
+    full: int
+    lexical: int = 0
+    timeout: int = 0
+    error: int = 0
 
     @property
-    def answered_share(self) -> float:
-        total = self.answered + self.degraded
-        return self.answered / total if total else 0.0
+    def total(self) -> int:
+        return self.full + self.lexical + self.timeout + self.error
+
+    @property
+    def degraded(self) -> int:
+        return self.timeout + self.error
+
+    def share(self, count: int) -> float:
+        return count / self.total if self.total else 0.0
+
+    @property
+    def served_share(self) -> float:
+        """Requests served with their memories, full or lexical."""
+        return self.share(self.full + self.lexical)
+
+    @property
+    def full_share(self) -> float:
+        return self.share(self.full)
 
 
 _RETRIEVAL = re.compile(r'^gateway_memory_retrievals_total\{outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
@@ -76,8 +95,13 @@ def retrievals(target: Target) -> Counter[str]:
 
 def _share(before: Counter[str], after: Counter[str]) -> MemoryShare | None:
     spent = after - before
-    answered, degraded = spent["hit"] + spent["empty"], spent["timeout"] + spent["error"]
-    return MemoryShare(answered, degraded) if answered + degraded else None
+    share = MemoryShare(
+        full=spent["hit"] + spent["empty"],
+        lexical=spent["lexical"],
+        timeout=spent["timeout"],
+        error=spent["error"],
+    )
+    return share if share.total else None
 
 
 def _say(target: Target, what: str) -> None:

@@ -2,7 +2,8 @@
 
 nginx cannot branch on the request body, so the plain answer and the stream live on two ports:
 point a model at `plain_base` for `stream: false` traffic and at `stream_base` for `stream: true`.
-Both answer POST /v1/chat/completions (whatever the body) and GET /v1/models. The answers are
+Both answer POST /v1/chat/completions and POST /v1/responses (whatever the body) and GET
+/v1/models. The answers are
 sent in one write with a Content-Length: the mock adds no think time, so the only latency in
 the benchmark is the proxy's own.
 """
@@ -66,16 +67,60 @@ def _chunk(delta: dict[str, str], finish: str | None) -> dict[str, object]:
 
 def sse_stream(pieces: int = 8) -> str:
     """The canned stream: a role chunk, content chunks, a finish chunk, a usage chunk, [DONE]."""
-    words = _ANSWER.split(" ")
-    step = -(-len(words) // pieces)
-    texts = [" ".join(words[i : i + step]) + " " for i in range(0, len(words), step)]
-    texts[-1] = texts[-1].rstrip()
+    texts = _pieces(pieces)
     chunks = [_chunk({"role": "assistant", "content": ""}, None)]
     chunks += [_chunk({"content": text}, None) for text in texts]
     chunks.append(_chunk({}, "stop"))
     usage = {**_chunk({}, None), "choices": [], "usage": _USAGE}
     events = [f"data: {json.dumps(c, separators=(',', ':'))}\n\n" for c in [*chunks, usage]]
     return "".join(events) + "data: [DONE]\n\n"
+
+
+def response_object() -> dict[str, object]:
+    """The canned non-streaming answer of the Responses API."""
+    message = {
+        "type": "message",
+        "id": "msg_bench",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": _ANSWER, "annotations": []}],
+    }
+    usage = {"input_tokens": 42, "output_tokens": 31, "total_tokens": 73}
+    return {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": _CREATED,
+        "status": "completed",
+        "model": "mock",
+        "output": [message],
+        "usage": usage,
+    }
+
+
+def responses_stream(pieces: int = 8) -> str:
+    """The canned Responses stream: created, text deltas, the text done, completed."""
+    texts = _pieces(pieces)
+    at = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    started = {**response_object(), "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, object]] = [{"type": "response.created", "response": started}]
+    events += [{"type": "response.output_text.delta", **at, "delta": text} for text in texts]
+    events.append({"type": "response.output_text.done", **at, "text": _ANSWER})
+    events.append({"type": "response.completed", "response": response_object()})
+    numbered = [{**event, "sequence_number": n} for n, event in enumerate(events)]
+    return "".join(f"event: {e['type']}\ndata: {_compact(e)}\n\n" for e in numbered)
+
+
+def _pieces(pieces: int) -> list[str]:
+    """The answer cut into about ``pieces`` runs of words, spaces kept."""
+    words = _ANSWER.split(" ")
+    step = -(-len(words) // pieces)
+    texts = [" ".join(words[i : i + step]) + " " for i in range(0, len(words), step)]
+    texts[-1] = texts[-1].rstrip()
+    return texts
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _quote(text: str) -> str:
@@ -86,7 +131,7 @@ def _quote(text: str) -> str:
     return f"'{escaped}'"
 
 
-def _server(port: int, content_type: str, body: str) -> str:
+def _server(port: int, content_type: str, body: str, responses: str) -> str:
     models = {"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "bench"}]}
     return f"""
     server {{
@@ -94,6 +139,10 @@ def _server(port: int, content_type: str, body: str) -> str:
         location = /v1/chat/completions {{
             default_type {content_type};
             return 200 {_quote(body)};
+        }}
+        location = /v1/responses {{
+            default_type {content_type};
+            return 200 {_quote(responses)};
         }}
         location = /v1/models {{
             default_type application/json;
@@ -126,8 +175,8 @@ http {{
 {temp_paths}
     keepalive_requests 1000000;
     keepalive_timeout 300s;
-{_server(plain_port, "application/json", json.dumps(completion()))}
-{_server(stream_port, "text/event-stream", sse_stream())}
+{_server(plain_port, "application/json", json.dumps(completion()), json.dumps(response_object()))}
+{_server(stream_port, "text/event-stream", sse_stream(), responses_stream())}
 }}
 """
 

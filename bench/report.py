@@ -19,8 +19,10 @@ _HEADER = (
     "RSS peak MiB",
     "TTFT added p50 ms",
     "errors",
-    "memories in time @32",
+    "goodput @32",
+    "full / lexical / degraded",
     "req/s ÷ LiteLLM",
+    "goodput ÷ LiteLLM",
     "added p50 ÷ LiteLLM",
     "added p99 ÷ LiteLLM",
     "RSS ÷ LiteLLM",
@@ -63,18 +65,33 @@ def _cells(row: RowResult, base: RowResult | None, ref: RowResult | None) -> lis
     cells += [f"{row.load.rps:,.0f}", _ms(row.load.p99_ms), f"{row.rss_load.peak_mib:.0f}"]
     cells += [_ms(added[2]) if added else "—", str(errors(row))]
     memory = row.memory_load
-    cells.append(f"{memory.answered_share:.0%}" if memory else "—")
+    cells += _memory_cells(row) if memory else ["—", "—"]
     ours = row.name.startswith("gateway")
     if not (ours and ref and base and added):
-        return [*cells, "—", "—", "—", "—"]
+        return [*cells, "—", "—", "—", "—", "—"]
     ref_added = _added(ref, base)
     return [
         *cells,
         _ratio(row.load.rps, ref.load.rps),
+        _ratio(goodput(row), ref.load.rps) if memory else "—",
         _ratio(added[0], ref_added[0]),
         _ratio(added[1], ref_added[1]),
         _ratio(row.rss_load.peak_mib, ref.rss_load.peak_mib),
     ]
+
+
+def goodput(row: RowResult) -> float:
+    """Requests per second served with their memories (full or lexical) under load; every
+    request for a row without memory."""
+    memory = row.memory_load
+    return row.load.rps * memory.served_share if memory else row.load.rps
+
+
+def _memory_cells(row: RowResult) -> list[str]:
+    memory = row.memory_load
+    assert memory is not None
+    shares = (memory.full_share, memory.share(memory.lexical), memory.share(memory.degraded))
+    return [f"{goodput(row):,.0f}", " / ".join(f"{share:.0%}" for share in shares)]
 
 
 def table(rows: Sequence[RowResult]) -> str:
@@ -99,11 +116,17 @@ def _warnings(row: RowResult) -> list[str]:
                 "a quiet machine or with --nice -20."
             )
     memory = row.memory_load
+    if memory and memory.lexical:
+        found.append(
+            f"{label}: under load, {memory.lexical:,} of {memory.total:,} retrievals were "
+            "ranked lexically (the query embedder was late or overloaded; X-Memory-Mode: "
+            "lexical): served with memories, not fully ranked."
+        )
     if memory and memory.degraded:
         found.append(
-            f"{label}: under load, {memory.degraded:,} of {memory.answered + memory.degraded:,} "
-            "retrievals missed their deadline (memory.retrieval.timeout_ms); those requests "
-            "were answered without memories (X-Memory-Status: degraded)."
+            f"{label}: under load, {memory.degraded:,} of {memory.total:,} retrievals went "
+            f"without memories ({memory.timeout:,} past memory.retrieval.timeout_ms, "
+            f"{memory.error:,} errors; X-Memory-Status: degraded)."
         )
     if row.cpu_load.load_side > LOAD_SIDE_LIMIT and row.name != "baseline":
         found.append(

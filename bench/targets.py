@@ -254,7 +254,10 @@ def gateway(upstream: mock.Mock, *, cpu: int, memory: bool) -> Iterator[Target]:
     )
     log = procs.WORK_DIR / "logs" / f"{name}.log"
     cmd = [*command, "serve", "--config", str(config)]
-    with procs.pinned(cmd, cpu=cpu, log=log, cwd=procs.REPO_DIR) as proc:
+    # The checkout's code, even where the `gateway` script is an editable install of another
+    # checkout (a git worktree): PYTHONPATH comes before the editable install's finder.
+    checkout = {"PYTHONPATH": str(procs.REPO_DIR)}
+    with procs.pinned(cmd, cpu=cpu, log=log, cwd=procs.REPO_DIR, env=checkout) as proc:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         models = ("mock-plain", url, "mock-stream")
         metrics = f"http://127.0.0.1:{port}/metrics"

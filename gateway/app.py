@@ -26,6 +26,7 @@ from gateway.errors import (
     INTERNAL_ERROR_BODY,
     GatewayError,
     NotFound,
+    UpstreamError,
     anthropic_body,
     anthropic_error_body,
     error_body,
@@ -38,9 +39,12 @@ from gateway.observability import (
     RequestMetrics,
     upstream_error_kind,
 )
+from gateway.proxy.anthropic import ANTHROPIC
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.messages import Messages
+from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
@@ -53,7 +57,8 @@ from gateway.upstream.anthropic import (
 from gateway.upstream.echo import Echo, MessagesEcho
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
-from gateway.upstream.routes import ModelRegistry
+from gateway.upstream.responses import responses_upstreams
+from gateway.upstream.routes import ModelRegistry, Route
 
 log = logging.getLogger("gateway")
 
@@ -69,17 +74,17 @@ class Services:
     authenticator: Authenticator
     registry: ModelRegistry
     chat: ChatCompletions
+    responses: ChatCompletions
+    messages: ChatCompletions
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
-    #: ``POST /v1/messages`` (``gateway.proxy.messages.Messages``).
-    messages: ChatCompletions | None = None
 
 
 async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
     upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
-    if any(route.protocol == "litellm" for route in registry.routes()):
+    if _uses_litellm(registry):
         # Imported only when configured: the module pulls in the openai SDK.
         from gateway.upstream.litellm import LiteLLM
 
@@ -89,7 +94,18 @@ async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> di
     return upstreams
 
 
-async def _build_messages_upstreams(
+def _uses_litellm(registry: ModelRegistry) -> bool:
+    return any(route.protocol == "litellm" for route in registry.routes())
+
+
+def _responses_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
+    upstreams = responses_upstreams(with_litellm=_uses_litellm(registry))
+    for upstream in upstreams.values():
+        stack.push_async_callback(upstream.close)
+    return upstreams
+
+
+def _messages_upstreams(
     registry: ModelRegistry, stack: AsyncExitStack
 ) -> dict[MessagesProtocol, MessagesUpstream]:
     upstreams: dict[MessagesProtocol, MessagesUpstream] = {
@@ -116,12 +132,11 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     pauses = CollectorPauses(metrics.gc_pause)
     pauses.start()
     stack.callback(pauses.stop)
-    forwarder = Forwarder(
-        await _build_upstreams(registry, stack),
-        on_failure=lambda route, error: metrics.upstream_error(
-            route.name, upstream_error_kind(error)
-        ),
-    )
+
+    def count_failure(route: Route, error: UpstreamError) -> None:
+        metrics.upstream_error(route.name, upstream_error_kind(error))
+
+    forwarder = Forwarder(await _build_upstreams(registry, stack), on_failure=count_failure)
     memory = None
     memory_api = None
     handoff: Handoff = NoLearning()
@@ -138,7 +153,12 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         checks["memory_store"] = _store_check(memory)
         handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
 
-    def endpoint(kind: type[ChatCompletions], **extra: Any) -> ChatCompletions:
+    def endpoint(
+        dialect: Dialect,
+        forwarder: Forwarder,
+        kind: type[ChatCompletions] = ChatCompletions,
+        **extra: Any,
+    ) -> ChatCompletions:
         return kind(
             authenticator=authenticator,
             registry=registry,
@@ -147,13 +167,27 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             handoff=handoff,
             metrics=metrics,
             max_body_bytes=config.server.max_body_bytes,
+            dialect=dialect,
             **extra,
         )
 
-    chat = endpoint(ChatCompletions)
-    messages = endpoint(Messages, upstreams=await _build_messages_upstreams(registry, stack))
+    chat = endpoint(CHAT, forwarder)
+    responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
+    responses = endpoint(RESPONSES, responses_forwarder)
+    # Messages picks its upstreams itself; the forwarder lends it retries and fallbacks.
+    upstreams = _messages_upstreams(registry, stack)
+    messages = endpoint(ANTHROPIC, forwarder, Messages, upstreams=upstreams)
     return Services(
-        config, authenticator, registry, chat, metrics, memory, memory_api, checks, messages
+        config,
+        authenticator,
+        registry,
+        chat,
+        responses,
+        messages,
+        metrics,
+        memory,
+        memory_api,
+        checks,
     )
 
 
@@ -177,10 +211,12 @@ async def chat_completions(request: Request) -> Response | StreamResponse:
     return await _services(request).chat(request)
 
 
+async def responses(request: Request) -> Response | StreamResponse:
+    return await _services(request).responses(request)
+
+
 async def messages(request: Request) -> Response | StreamResponse:
-    endpoint = _services(request).messages
-    assert endpoint is not None
-    return await endpoint(request)
+    return await _services(request).messages(request)
 
 
 async def list_models(request: Request) -> Response:
@@ -288,6 +324,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     routes = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/messages", messages, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),

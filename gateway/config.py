@@ -179,8 +179,14 @@ class RetrievalConfig(_Section):
     thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)
-    #: ``hybrid``: dense similarity plus BM25; ``dense``: dense similarity only.
-    mode: Literal["hybrid", "dense"] = "hybrid"
+    #: ``hybrid``: dense similarity plus BM25; ``dense``: dense similarity only; ``lexical``:
+    #: BM25, recency and evidence only, no query embedding (what a request falls back to when
+    #: the query embedder cannot answer in time).
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    #: Queries already waiting for the query embedder beyond which a request skips it and is
+    #: ranked lexically at once (``x-memory-mode: lexical``); 0 never skips it, so only the
+    #: deadline falls back.
+    shed_backlog: int = Field(0, ge=0)
 
 
 DEFAULT_PRIORITIES: Mapping[str, int] = {

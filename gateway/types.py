@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 MemoryMode = Literal["on", "read-only", "off"]
-RetrievalMode = Literal["hybrid", "dense"]
+RetrievalMode = Literal["hybrid", "dense", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,8 @@ class Prepared:
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
     #: The rendered memory block itself, for endpoints that place it elsewhere than in
-    #: ``messages`` (the Messages API's ``system``); empty when nothing was injected.
+    #: ``messages`` (the Responses API's ``instructions``, the Messages API's ``system``); empty
+    #: when nothing was injected.
     block: str = ""
 
 

@@ -253,7 +253,8 @@ async def request_budget(
 
 def reply_reserve(body: dict[str, Any], default: int) -> int:
     """The tokens kept for the reply: the request's own limit, else ``default``."""
-    for name in ("max_completion_tokens", "max_tokens"):
+    # max_output_tokens is the Responses API's name for it.
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

@@ -1,8 +1,11 @@
 """Stage 4a: find the user's memories that matter for this request, within a hard deadline.
 
-Embedding the query and loading the user's index (on a cold start) run side by side. Past the
-deadline, or with the store down, the request goes on without memories: retrieval never fails a
-request, it only reports ``degraded``.
+Embedding the query and loading the user's index (on a cold start) run side by side. When the
+query embedder cannot answer by the deadline (or has more than ``shed_backlog`` queries waiting
+already, so it would not), a loaded index is ranked on what needs no embedding: BM25, recency and
+evidence (``lexical``). Only with the store down, or the index not loaded by the deadline, does
+the request go on without memories: retrieval never fails a request, it only reports
+``degraded``.
 
 Ranking a user's memories runs on the event loop, ~1 ms for 1,000 of them. A user with
 ``THREAD_SEARCH_FROM`` or more is ranked on a worker thread instead (its vectors' product alone
@@ -25,7 +28,7 @@ from typing import Literal
 from gateway.config import RetrievalConfig
 from gateway.errors import EmbeddingError, GatewayError
 from gateway.store.embedding import Embedder
-from gateway.store.index import Hit, Vector
+from gateway.store.index import Hit, UserIndex, Vector
 from gateway.store.ranking import Mode
 from gateway.store.records import Scope
 from gateway.store.store import MemoryStore
@@ -45,6 +48,10 @@ class Retrieved:
     seconds: float
     #: Hits left out because their category has expired.
     expired: int = 0
+    #: How the hits were ranked: as asked, or ``lexical`` when the query embedder was late.
+    mode: Mode = "hybrid"
+    #: Whether ``lexical`` was a fallback rather than what the request asked for.
+    fallback: bool = False
 
     @property
     def degraded(self) -> bool:
@@ -78,9 +85,11 @@ class Retriever:
         """Ranked hits for a chat request, or nothing once the deadline has passed."""
         started = time.perf_counter()
         params = self._params if mode is None else self._params.model_copy(update={"mode": mode})
+        shed = params.mode != "lexical" and self._overloaded()
+        if shed:
+            params = params.model_copy(update={"mode": "lexical"})
         try:
-            async with asyncio.timeout(self._timeout_s):
-                hits = await self._search(scope, query, params)
+            hits, params = await self._within_deadline(scope, query, params)
         except TimeoutError:
             return Retrieved([], "timeout", time.perf_counter() - started)
         except (GatewayError, EmbeddingError) as exc:
@@ -92,16 +101,63 @@ class Retriever:
             return Retrieved([], "error", time.perf_counter() - started)
         kept = self._unexpired(hits)
         outcome: Outcome = "hit" if kept else "empty"
-        return Retrieved(kept, outcome, time.perf_counter() - started, len(hits) - len(kept))
+        fell_back = params.mode == "lexical" and (mode or self._params.mode) != "lexical"
+        return Retrieved(
+            kept,
+            outcome,
+            time.perf_counter() - started,
+            len(hits) - len(kept),
+            params.mode,
+            fell_back,
+        )
 
     async def search(self, scope: Scope, query: str, *, mode: Mode, limit: int) -> list[Hit]:
         """The same ranking for the search API: no deadline, errors raised."""
         params = self._params.model_copy(update={"mode": mode, "top_k": limit})
-        return self._unexpired(await self._search(scope, query, params))
+        vector = None if mode == "lexical" else await self._vector(query)
+        index = await self._store.index(scope)
+        return self._unexpired(await self._rank(index, vector, query, params))
 
-    async def _search(self, scope: Scope, query: str, params: RetrievalConfig) -> list[Hit]:
+    def _overloaded(self) -> bool:
+        limit = self._params.shed_backlog
+        return limit > 0 and self._embedder.backlog >= limit
+
+    async def _within_deadline(
+        self, scope: Scope, query: str, params: RetrievalConfig
+    ) -> tuple[list[Hit], RetrievalConfig]:
+        """Hits ranked as ``params`` says if the query's vector comes in time, else lexically;
+        ``TimeoutError`` only when the user's index itself is not loaded by the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
         # Embedding the query and (on a cold start) loading the index overlap.
-        vector, index = await asyncio.gather(self._vector(query), self._store.index(scope))
+        vector_task = (
+            None if params.mode == "lexical" else asyncio.ensure_future(self._vector(query))
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                index = await self._store.index(scope)
+        except BaseException:
+            if vector_task is not None:
+                vector_task.cancel()
+            raise
+        vector = None
+        if vector_task is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    vector = await vector_task
+            except (TimeoutError, EmbeddingError) as exc:
+                if isinstance(exc, EmbeddingError):
+                    log.warning("query embedding failed: %s", type(exc).__name__)
+                # The index is here, the vector is not: rank on what needs no embedding. A
+                # large user's ranking runs on a thread, and gets a deadline of its own.
+                deadline = loop.time() + self._timeout_s
+                params = params.model_copy(update={"mode": "lexical"})
+        async with asyncio.timeout_at(deadline):
+            return await self._rank(index, vector, query, params), params
+
+    async def _rank(
+        self, index: UserIndex, vector: Vector | None, query: str, params: RetrievalConfig
+    ) -> list[Hit]:
         if len(index) < self._thread_search_from:
             return index.search(vector, query, params)
         ranking = index.ranking(query, params, detached=True)

@@ -105,7 +105,8 @@ class MemoryContext:
         assembled: float,
     ) -> None:
         metrics = self._metrics
-        metrics.retrieval(retrieved.outcome, retrieved.seconds)
+        # A lexical fallback is counted apart: served with memories, but not fully ranked.
+        metrics.retrieval("lexical" if retrieved.fallback else retrieved.outcome, retrieved.seconds)
         metrics.overhead("retrieval", assembled - started)
         metrics.overhead("assembly", time.perf_counter() - assembled)
         dropped = {"budget": selection.dropped}
@@ -128,6 +129,9 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
         "x-memory-items": str(len(selection.items)),
         "x-memory-tokens": str(selection.tokens),
     }
+    if not retrieved.degraded:
+        # How they were ranked: "lexical" when the query embedder was late or overloaded.
+        headers["x-memory-mode"] = retrieved.mode
     if retrieved.degraded:
         # Why there are no memories: "timeout" (the deadline passed) or "error" (the store or
         # the embedder failed); the reason's details stay in the logs and metrics.

@@ -23,7 +23,7 @@ UPSTREAM_ERROR_KINDS = frozenset(
     {"timeout", "connection", "rate_limit", "client_error", "server_error", "auth"}
 )
 OVERHEAD_STAGES = frozenset({"auth", "parse", "retrieval", "assembly", "forwarding_setup", "total"})
-RETRIEVAL_OUTCOMES = frozenset({"hit", "empty", "timeout", "error", "skipped"})
+RETRIEVAL_OUTCOMES = frozenset({"hit", "empty", "lexical", "timeout", "error", "skipped"})
 DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})

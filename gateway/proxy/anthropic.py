@@ -9,50 +9,33 @@ client's cache breakpoints on earlier blocks still hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from gateway.context.injection import text_of
 from gateway.errors import ANTHROPIC_INTERNAL_ERROR_BODY, GatewayError, anthropic_body
-from gateway.proxy.request import _field, check_conversation, parse_json_object
+from gateway.proxy.dialect import Dialect, ReplyText, json_object, usage_of
+from gateway.proxy.request import check_conversation, field_error, parse_json_object
 from gateway.proxy.stream import StreamTap
-from gateway.types import ChatRequest
+from gateway.types import ChatRequest, Prepared
 
 #: Client headers that choose the wire format's version and features: passed to Anthropic.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
-@dataclass(frozen=True, slots=True)
-class MessagesRequest(ChatRequest):
-    """A Messages body; ``messages`` is the chat view the memory stage reads."""
-
-    #: ``FORWARDED_HEADERS`` as the client sent them.
-    headers: Mapping[str, str]
-
-    def body_with(self, block: str) -> dict[str, Any]:
-        """The body to send upstream: the client's, with ``block`` added to ``system``."""
-        if not block:
-            return self.body
-        return {**self.body, "system": _system_with(self.body.get("system"), block)}
-
-
-def parse_messages(raw: bytes, headers: Mapping[str, str]) -> MessagesRequest:
+def parse_messages(raw: bytes) -> ChatRequest:
+    """Check the fields the gateway reads; raises ``InvalidRequest`` naming the field."""
     body = parse_json_object(raw)
     model, messages, stream = check_conversation(body)
     system = body.get("system")
     _check_system(system)
     chat = [{"role": "system", "content": system}, *messages] if system else messages
-    return MessagesRequest(
+    return ChatRequest(
         body=body,
         model=model,
         messages=chat,
         stream=stream,
         include_usage=False,
         user=_user(body.get("metadata")),
-        headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},
     )
 
 
@@ -60,53 +43,44 @@ def _check_system(system: Any) -> None:
     if system is None or isinstance(system, str):
         return
     if not isinstance(system, list):
-        raise _field("system", "a string or an array of text blocks", system)
+        raise field_error("system", "a string or an array of text blocks", system)
     for index, block in enumerate(system):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise _field(f"system[{index}]", "an object with a string 'type'", block)
+            raise field_error(f"system[{index}]", "an object with a string 'type'", block)
 
 
 def _user(metadata: Any) -> str | None:
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
-        raise _field("metadata", "an object", metadata)
+        raise field_error("metadata", "an object", metadata)
     user = metadata.get("user_id")
     if user is not None and not isinstance(user, str):
-        raise _field("metadata.user_id", "a string", user)
+        raise field_error("metadata.user_id", "a string", user)
     return user or None
 
 
-def _system_with(system: Any, block: str) -> list[Any]:
-    added = {"type": "text", "text": block}
+def _body(chat: ChatRequest, prepared: Prepared) -> dict[str, Any]:
+    """The client's body, with the memory block as a new last text block of ``system``."""
+    if not prepared.block:
+        return chat.body
+    system = chat.body.get("system")
+    added = {"type": "text", "text": prepared.block}
     if isinstance(system, list):
-        return [*system, added]
-    if isinstance(system, str) and system:
-        return [{"type": "text", "text": system}, added]
-    return [added]
+        blocks = [*system, added]
+    elif isinstance(system, str) and system:
+        blocks = [{"type": "text", "text": system}, added]
+    else:
+        blocks = [added]
+    return {**chat.body, "system": blocks}
 
 
-def read_message(body: bytes) -> tuple[str, dict[str, int] | None]:
-    """The text and the usage (in chat's terms) of a complete Message; empty when unreadable."""
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
+def _reply(body: bytes) -> ReplyText:
+    """The text and the usage of a complete Message."""
+    message = json_object(body)
+    if message is None:
         return "", None
-    if not isinstance(message, dict):
-        return "", None
-    text = text_of(message.get("content"))
-    return text, _usage(message.get("usage"), {})
-
-
-def _usage(usage: Any, into: dict[str, int]) -> dict[str, int] | None:
-    """Anthropic's token counts under the names the chat accounting reads."""
-    if not isinstance(usage, dict):
-        return into or None
-    for theirs, ours in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
-        count = usage.get(theirs)
-        if isinstance(count, int) and not isinstance(count, bool):
-            into[ours] = count
-    return into or None
+    return text_of(message.get("content")), usage_of(message)
 
 
 class MessagesTap(StreamTap):
@@ -123,9 +97,9 @@ class MessagesTap(StreamTap):
         if kind == "content_block_delta":
             self._block_delta(event.get("delta"))
         elif kind == "message_start" and isinstance(event.get("message"), dict):
-            self.usage = _usage(event["message"].get("usage"), self.usage or {})
+            self._count(event["message"].get("usage"))
         elif kind == "message_delta":
-            self.usage = _usage(event.get("usage"), self.usage or {})
+            self._count(event.get("usage"))
 
     def _block_delta(self, delta: Any) -> None:
         if not isinstance(delta, dict):
@@ -134,3 +108,11 @@ class MessagesTap(StreamTap):
             self.add_text(delta.get("text"))
         elif delta.get("type") == "input_json_delta":
             self.mark_first_token()
+
+    def _count(self, usage: Any) -> None:
+        # message_start has the input's tokens, message_delta the output's (a running total).
+        if isinstance(usage, dict):
+            self.usage = {**(self.usage or {}), **usage}
+
+
+ANTHROPIC = Dialect(parse=parse_messages, body=_body, reply=_reply, tap=MessagesTap)

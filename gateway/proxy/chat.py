@@ -1,4 +1,8 @@
-"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together."""
+"""``POST /v1/chat/completions``: the stages of ``gateway.proxy`` strung together.
+
+The same stages serve every endpoint with memory; what differs between endpoints (the body's
+shape, where the memories go, how the answer reads) is the ``Dialect`` the orchestrator is
+given (``gateway.proxy.dialect``)."""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
+from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.identity import resolve_identity
-from gateway.proxy.request import parse_chat, read_body
+from gateway.proxy.request import read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import ChatRequest, Handoff, Identity, Prepared
 from gateway.upstream import Reply, ReplyStream
@@ -47,11 +51,10 @@ class Exchange:
     started: float
     #: When the request was ready to go upstream.
     ready: float
-
-    @property
-    def body(self) -> dict[str, Any]:
-        messages = self.prepared.messages
-        return self.chat.body if messages is None else {**self.chat.body, "messages": messages}
+    #: The body to send upstream, memories included.
+    body: dict[str, Any]
+    #: The client's request headers.
+    headers: Mapping[str, str]
 
 
 class ChatCompletions:
@@ -65,6 +68,7 @@ class ChatCompletions:
         handoff: Handoff,
         metrics: Metrics,
         max_body_bytes: int,
+        dialect: Dialect = CHAT,
     ) -> None:
         self._auth = authenticator
         self._registry = registry
@@ -73,48 +77,40 @@ class ChatCompletions:
         self._handoff = handoff
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._dialect = dialect
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = self._parse(await read_body(request, self._max_body_bytes), request.headers)
+        chat = self._dialect.parse(await read_body(request, self._max_body_bytes))
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
-        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter())
+        body = self._dialect.body(chat, prepared)
+        ready = time.perf_counter()
+        exchange = Exchange(chat, identity, chain, prepared, started, ready, body, request.headers)
         self._metrics.overhead("auth", authenticated - started)
         self._metrics.overhead("parse", parsed - authenticated)
         if chat.stream:
             return await self._stream(exchange)
         return await self._complete(exchange)
 
-    def _parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
-        """The body, checked. This, ``_send``, ``_open``, ``_read`` and ``_tap`` are the steps
-        that another wire format (``gateway.proxy.messages``) replaces."""
-        return parse_chat(raw)
-
     async def _send(self, exchange: Exchange) -> tuple[Route, Reply]:
+        """Forward the request: the step an endpoint that picks its own upstreams replaces."""
         return await self._forwarder.complete(exchange.chain, exchange.body)
 
     async def _open(self, exchange: Exchange) -> tuple[Route, ReplyStream]:
         return await self._forwarder.stream(exchange.chain, exchange.body)
-
-    def _read(self, body: bytes) -> tuple[str, Mapping[str, Any] | None]:
-        """The text and the usage of a complete answer."""
-        return _read_reply(body)
-
-    def _tap(self) -> StreamTap:
-        return StreamTap()
 
     async def _complete(self, exchange: Exchange) -> Response:
         sent = time.perf_counter()
         route, reply = await self._send(exchange)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
-        text, usage = self._read(reply.body)
+        text, usage = self._dialect.reply(reply.body)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
         self._learn(exchange, text)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
@@ -142,7 +138,7 @@ class ChatCompletions:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
-        return StreamResponse(stream, headers, complete, abort, tap=self._tap())
+        return StreamResponse(stream, headers, complete, abort, self._dialect.tap())
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
         """Our own time: everything before the request went upstream, plus ``after``."""
@@ -167,8 +163,8 @@ class ChatCompletions:
     ) -> None:
         """Token counts and how much of the injected context the answer used."""
         if usage:
-            for kind, key in (("prompt", "prompt_tokens"), ("completion", "completion_tokens")):
-                count = usage.get(key)
+            for kind, keys in _USAGE_KEYS:
+                count = next((usage[k] for k in keys if k in usage), None)
                 if isinstance(count, int):
                     self._metrics.tokens(route.name, kind, count)
         if exchange.prepared.injected:
@@ -176,17 +172,9 @@ class ChatCompletions:
             self._metrics.context_utilization(ratio)
 
 
-def _read_reply(body: bytes) -> tuple[str, Mapping[str, Any] | None]:
-    """The text of choice 0 and the usage of a complete answer (empty when unreadable)."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "", None
-    if not isinstance(parsed, dict):
-        return "", None
-    usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
-    try:
-        content = parsed["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        content = None
-    return (content if isinstance(content, str) else ""), usage
+#: Where each token count sits in an answer's usage: chat completions name them one way, the
+#: Responses and Messages APIs the other.
+_USAGE_KEYS = (
+    ("prompt", ("prompt_tokens", "input_tokens")),
+    ("completion", ("completion_tokens", "output_tokens")),
+)

@@ -2,7 +2,7 @@
 
 Tenant = the gateway key's tenant. User = the ``X-User-Id`` header, else the body's ``user`` field
 (which OpenAI clients already send). ``X-Memory: on | read-only | off`` chooses per request;
-``X-Context-Budget: <tokens>`` and ``X-Retrieval-Mode: hybrid | dense`` tune one request.
+``X-Context-Budget: <tokens>`` and ``X-Retrieval-Mode: hybrid | dense | lexical`` tune one request.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gateway.errors import InvalidRequest
 from gateway.types import Identity, MemoryMode, RetrievalMode
 
 _MODES = ("on", "read-only", "off")
-_RETRIEVAL_MODES = ("hybrid", "dense")
+_RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
 MAX_USER_ID_CHARS = 256
 
 
@@ -66,7 +66,7 @@ def _retrieval_mode(value: str | None) -> RetrievalMode | None:
     mode = value.strip().lower()
     if mode not in _RETRIEVAL_MODES:
         raise InvalidRequest(
-            "Invalid 'X-Retrieval-Mode' header: expected hybrid or dense.",
+            "Invalid 'X-Retrieval-Mode' header: expected hybrid, dense or lexical.",
             param="X-Retrieval-Mode",
         )
     return cast(RetrievalMode, mode)

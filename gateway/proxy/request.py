@@ -148,6 +148,11 @@ def _user(user: Any) -> str | None:
     return user or None
 
 
+def field_error(param: str, expected: str, got: Any, *, missing: bool = False) -> InvalidRequest:
+    """The 400 for a field of another endpoint's body; ``got`` is named by its JSON type only."""
+    return _field(param, expected, _MISSING if missing else got)
+
+
 def _field(param: str, expected: str, got: Any) -> InvalidRequest:
     return InvalidRequest(
         f"Invalid value for '{param}': expected {expected}, got {_kind(got)}.", param=param

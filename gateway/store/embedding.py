@@ -90,6 +90,12 @@ class Embedder(Protocol):
         """Same result as ``embed_sync``, without blocking the event loop."""
         ...
 
+    @property
+    def backlog(self) -> int:
+        """Texts waiting for the model behind the run in progress (0 where calls never wait
+        for each other)."""
+        ...
+
     def close(self) -> None:
         """Release threads and model memory; the embedder cannot be used afterwards."""
         ...
@@ -292,6 +298,10 @@ class OnnxMiniLM:
             return await loop.run_in_executor(self._executor, self.embed_sync, batch)
         return await self._coalesced(batch)
 
+    @property
+    def backlog(self) -> int:
+        return sum(len(texts) for texts, _ in self._waiting)
+
     async def _coalesced(self, batch: list[str]) -> Vectors:
         """Small inputs that arrive while the model is busy wait for its next run and share
         it: one run of eight short queries costs ~6.5 ms a query here, eight runs ~10 ms each,
@@ -468,6 +478,11 @@ class LiteLLMEmbedder:
     @property
     def name(self) -> str:
         return self._model
+
+    @property
+    def backlog(self) -> int:
+        # Each call goes to the provider on its own; none waits behind another here.
+        return 0
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         batch = _as_text_list(texts)

@@ -59,11 +59,16 @@ class Ranking:
     params: RetrievalConfig
     when: float
 
-    def hits(self, query_vector: Vector) -> list[Hit]:
+    def hits(self, query_vector: Vector | None) -> list[Hit]:
+        """The best memories; without ``query_vector`` (``lexical`` mode), on BM25, recency
+        and evidence alone."""
         size, params = self.size, self.params
         if not size or self.parents is None:
             return []
-        dense = self.vectors[:size] @ query_vector
+        if query_vector is None:
+            dense = np.zeros(size, dtype=np.float32)
+        else:
+            dense = self.vectors[:size] @ query_vector
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
         signals = Signals(dense, lexical, self.seen[:size], self.evidence[:size], self.parents)
         scores = score(signals, self.when, params)
@@ -180,7 +185,11 @@ class UserIndex:
             self._compact()
 
     def search(
-        self, query_vector: Vector, query: str, params: RetrievalConfig, now: float | None = None
+        self,
+        query_vector: Vector | None,
+        query: str,
+        params: RetrievalConfig,
+        now: float | None = None,
     ) -> list[Hit]:
         return self.ranking(query, params, now).hits(query_vector)
 
@@ -206,7 +215,7 @@ class UserIndex:
             records=self._records,
             lexical=(
                 self._lexical.query(terms(query), detached=detached)
-                if size and params.mode == "hybrid"
+                if size and params.mode != "dense"
                 else None
             ),
             parents=self._thread() if size else None,

@@ -1,6 +1,7 @@
 """How a memory's score is made: dense similarity fused with BM25, weighed by recency.
 
     fused  = dense + lexical_weight * bm25 / max(bm25 over this user's memories)
+             (``lexical`` mode: no dense term; ties broken by recency)
     linked = fused + thread_weight * fused(the memory before it in its thread)
     weight = floor + (1 - floor) * 0.5 ** (days since last seen / half_life_days)
     score  = linked * weight + evidence_weight * log2(evidence)
@@ -26,9 +27,11 @@ import numpy.typing as npt
 
 from gateway.config import RetrievalConfig
 
-Mode = Literal["hybrid", "dense"]
+Mode = Literal["hybrid", "dense", "lexical"]
 Floats = npt.NDArray[np.float32]
 SECONDS_PER_DAY = 86_400.0
+#: In ``lexical`` mode, the weight of recency alone (see ``score``).
+LEXICAL_RECENCY = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,10 @@ def score(signals: Signals, now: float, params: RetrievalConfig) -> Floats:
     if params.mode == "dense" or params.evidence_weight == 0.0:
         return fused
     bonus = params.evidence_weight * np.log2(np.maximum(evidence, 1.0))
+    if params.mode == "lexical":
+        # Without a dense term every memory the query's words miss scores zero; a sliver of
+        # recency orders those, newest first, below any word match.
+        bonus = bonus + LEXICAL_RECENCY * recency(signals.seen_at, now, params)
     return (fused + bonus).astype(np.float32, copy=False)
 
 

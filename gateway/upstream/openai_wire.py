@@ -20,13 +20,20 @@ from gateway.upstream.http1 import Client, ConnectionFailed, Pool, Response
 from gateway.upstream.routes import Route
 from gateway.upstream.status import key_missing, passed_headers, status_error
 
+#: The path every ``openai`` route's URL ends with.
+CHAT_PATH = "/chat/completions"
+
 
 class OpenAIWire:
-    """An ``Upstream`` that sends the request body as-is, apart from the model name."""
+    """An ``Upstream`` that sends the request body as-is, apart from the model name.
 
-    def __init__(self) -> None:
+    Requests go to each route's chat-completions URL, or, given ``path`` (``/responses``), to
+    that path beside it."""
+
+    def __init__(self, path: str = CHAT_PATH) -> None:
         self._client = Client()
         self._targets: dict[str, _Target] = {}
+        self._path = path
 
     async def complete(self, route: Route, body: dict[str, Any]) -> Reply:
         _require_key(route)
@@ -63,6 +70,7 @@ class OpenAIWire:
 
     def _target(self, route: Route) -> _Target:
         assert route.url is not None
+        url = route.url.removesuffix(CHAT_PATH) + self._path
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
@@ -72,9 +80,9 @@ class OpenAIWire:
         }
         if route.config.api_key is not None:
             headers["Authorization"] = f"Bearer {route.config.api_key.get_secret_value()}"
-        parts = urlsplit(route.url)
+        parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        target = _Target(self._client.pool(route.url), path, headers)
+        target = _Target(self._client.pool(url), path, headers)
         self._targets[route.name] = target
         return target
 

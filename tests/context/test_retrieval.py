@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
@@ -189,3 +191,91 @@ def test_superseded_memories_are_never_injected(
     assert headers["x-memory-items"] == "1"
     assert all(h["memory"]["id"] != old.id for h in api.search(user, old.content))
     assert new.superseded_by is None and old.superseded_by == new.id
+
+
+class _Backlogged(OnnxMiniLM):
+    """The real model, reporting a queue of ``waiting`` queries and counting its runs."""
+
+    def __init__(self, model_dir: Path, waiting: int) -> None:
+        super().__init__(model_dir)
+        self.waiting = waiting
+        self.runs = 0
+
+    @property
+    def backlog(self) -> int:
+        return self.waiting
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        self.runs += 1
+        return super().embed_sync(texts)
+
+
+class _Late(OnnxMiniLM):
+    """The real model, answering queries only after ``delay_s``."""
+
+    def __init__(self, model_dir: Path, delay_s: float) -> None:
+        super().__init__(model_dir)
+        self.delay_s = delay_s
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        await asyncio.sleep(self.delay_s)
+        return await super().embed(texts)
+
+
+PARCELS = ["Parcel 58213 arrived with a cracked screen.", "Prefers window seats."]
+
+
+async def _seeded(tmp_path: Path, embedder: OnnxMiniLM) -> MemoryStore:
+    store = MemoryStore(
+        ChromaBackend(path=tmp_path / "chroma"),
+        embedder,
+        Generations(tmp_path / "generations.sqlite3"),
+        CacheSettings(),
+    )
+    await store.add(Scope("acme", "u"), [NewMemory(text, "fact") for text in PARCELS])
+    return store
+
+
+@pytest.mark.asyncio
+async def test_an_overloaded_query_embedder_is_skipped(
+    tmp_path: Path, embedder: OnnxMiniLM, model_dir: Path
+) -> None:
+    store = await _seeded(tmp_path, embedder)
+    params = memory_config(tmp_path, memory={"retrieval": {"shed_backlog": 4}}).memory.retrieval
+    queries = _Backlogged(model_dir, waiting=4)
+    retriever = Retriever(store, queries, params, timeout_s=5)
+    try:
+        shed = await retriever.retrieve(Scope("acme", "u"), "parcel 58213")
+        assert (shed.mode, shed.fallback, shed.outcome) == ("lexical", True, "hit")
+        assert shed.hits[0].memory.content == PARCELS[0]
+        assert queries.runs == 0
+        # Below the limit the model runs, and ranks as configured.
+        queries.waiting = 3
+        full = await retriever.retrieve(Scope("acme", "u"), "parcel 58213")
+        assert (full.mode, full.fallback, full.outcome) == ("hybrid", False, "hit")
+        assert queries.runs == 1
+    finally:
+        retriever.close()
+        queries.close()
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_late_query_vector_falls_back_to_lexical_ranking(
+    tmp_path: Path, embedder: OnnxMiniLM, model_dir: Path
+) -> None:
+    store = await _seeded(tmp_path, embedder)
+    params = memory_config(tmp_path).memory.retrieval
+    late = _Late(model_dir, delay_s=1.0)
+    retriever = Retriever(store, late, params, timeout_s=0.2)
+    try:
+        started = time.monotonic()
+        retrieved = await retriever.retrieve(Scope("acme", "u"), "parcel 58213")
+        assert time.monotonic() - started < 0.8
+        assert (retrieved.mode, retrieved.fallback, retrieved.outcome) == ("lexical", True, "hit")
+        assert retrieved.hits[0].memory.content == PARCELS[0]
+        assert all(hit.dense == 0.0 for hit in retrieved.hits)
+    finally:
+        retriever.close()
+        late.close()
+        await store.close()

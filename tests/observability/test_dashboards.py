@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.observability.prometheus import Prometheus, PromQLError, running_prometheus
+from tests.observability.prometheus import Prometheus, PromQLError, binary, running_prometheus
 from tests.observability.test_endpoint import metrics_yaml
 from tests.observability.test_metrics import FAMILIES
 from tests.support.gateway import KEY, RunningGateway, start_gateway
@@ -187,3 +188,29 @@ def test_the_model_variable_finds_models(scraped: Prometheus) -> None:
     assert match is not None
     metric, label = match.groups()
     assert scraped.label_values(label, metric)
+
+
+ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "alerts.yml"
+
+
+def test_the_example_alert_rules_are_valid() -> None:
+    checked = subprocess.run(
+        [str(Path(binary()).with_name("promtool")), "check", "rules", str(ALERTS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.slow
+def test_every_alert_expression_runs_and_shows_data(scraped: Prometheus) -> None:
+    rules = [
+        rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]
+    ]
+    assert rules
+    for rule in rules:
+        # The ratio itself, before its threshold: a healthy gateway leaves the alert empty.
+        ratio = re.sub(r"\s*[<>]=?\s*[0-9.]+\s*$", "", rule["expr"].strip())
+        assert ratio != rule["expr"].strip(), rule["alert"]
+        assert has_data(scraped.query(ratio)), rule["alert"]
