@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HTTPRoute
 
+from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
@@ -31,7 +32,7 @@ from gateway.errors import (
     anthropic_error_body,
     error_body,
 )
-from gateway.learning.service import start_learning
+from gateway.learning.service import start_learning, start_outcomes
 from gateway.observability import (
     METRICS_STATE,
     CollectorPauses,
@@ -42,11 +43,12 @@ from gateway.observability import (
 from gateway.proxy.anthropic import ANTHROPIC
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
+from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.messages import Messages
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
-from gateway.types import Handoff, NoLearning
+from gateway.types import ExchangeLog, Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.anthropic import (
     AnthropicWire,
@@ -79,6 +81,7 @@ class Services:
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
 
 
@@ -141,6 +144,9 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     memory_api = None
     handoff: Handoff = NoLearning()
     checks: dict[str, Check] = {}
+    cohorts: Cohorts | None = None
+    exchanges: ExchangeLog | None = None
+    feedback_api: FeedbackAPI | None = None
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         memory_api = MemoryAPI(
@@ -151,7 +157,18 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             config.server.max_body_bytes,
         )
         checks["memory_store"] = _store_check(memory)
-        handoff = await start_learning(config, memory, registry, forwarder, metrics, stack)
+        outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
+        cohorts, exchanges = Cohorts(config.personalization, config.tenants), outcome_log
+        feedback_api = FeedbackAPI(
+            authenticator,
+            outcomes,
+            config.personalization,
+            metrics,
+            config.server.max_body_bytes,
+        )
+        handoff = await start_learning(
+            config, memory, registry, forwarder, metrics, stack, outcome_log.restated
+        )
 
     def endpoint(
         dialect: Dialect,
@@ -168,6 +185,8 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             metrics=metrics,
             max_body_bytes=config.server.max_body_bytes,
             dialect=dialect,
+            cohorts=cohorts,
+            exchanges=exchanges,
             **extra,
         )
 
@@ -187,6 +206,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         metrics,
         memory,
         memory_api,
+        feedback_api,
         checks,
     )
 
@@ -252,6 +272,13 @@ MEMORY_ROUTES = [
     ("/v1/users/{user_id:path}/memories/{memory_id}", "patch", "PATCH"),
     ("/v1/users/{user_id:path}/memories/{memory_id}", "delete", "DELETE"),
 ]
+
+
+async def feedback(request: Request) -> Response:
+    api = _services(request).feedback_api
+    if api is None:
+        raise NotFound("Feedback needs memory, which is disabled here (memory.enabled: false).")
+    return await api(request)
 
 
 async def healthz(request: Request) -> Response:
@@ -327,6 +354,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         HTTPRoute("/v1/responses", responses, methods=["POST"]),
         HTTPRoute("/v1/messages", messages, methods=["POST"]),
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
+        HTTPRoute("/v1/feedback", feedback, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
         *(

@@ -1,5 +1,5 @@
-"""The ``gateway`` command: ``gateway serve``, ``gateway check-config``, ``gateway memory import``
-and ``gateway --version``.
+"""The ``gateway`` command: ``gateway serve``, ``gateway check-config``, ``gateway memory import``,
+``gateway report personalization`` and ``gateway --version``.
 
 Exit status: 0 done; 1 the work failed (a taken port, a store another gateway holds, bad import
 lines); 2 the command or its config file is wrong; 3 the application failed to start.
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib.metadata
+import json
 import os
 import sys
 import time
@@ -182,6 +184,61 @@ def _add_memory_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     load.set_defaults(handler=_import_memories)
 
 
+def _report_personalization(args: argparse.Namespace) -> int:
+    config = _load(_config_path(args.config))
+    from gateway.api import report
+
+    try:
+        since_s = report.parse_since(args.since)
+    except ValueError as exc:
+        print(f"gateway: --since: {exc}", file=sys.stderr)
+        return 2
+    try:
+        totals = report.read_totals(config.memory.store.state_dir, since_s, args.tenant)
+    except FileNotFoundError as exc:
+        print(
+            f"gateway: no personalization records at {exc} "
+            "(they are written by a gateway serving with memory on)",
+            file=sys.stderr,
+        )
+        return 1
+    built = report.build_report(totals, since_s, args.tenant)
+    if args.prometheus:
+        try:
+            found = report.query_prometheus(args.prometheus, args.since)
+        except ValueError as exc:
+            print(f"gateway: --prometheus: {exc}", file=sys.stderr)
+            return 1
+        built = dataclasses.replace(built, prometheus=found)
+    if args.json:
+        print(json.dumps(built.as_dict(), indent=2))
+    else:
+        print(report.render(built))
+    return 0
+
+
+def _add_report_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="reports from the gateway's own records")
+    kinds = report.add_subparsers(dest="kind", required=True)
+    personalization = kinds.add_parser(
+        "personalization",
+        help="does memory help? the memory cohort beside the holdout",
+        description="Per cohort: exchanges, restated facts per 100 exchanges, thumbs-up rate, "
+        "mean score and positive reactions, and the difference between the cohorts with a 95% "
+        "confidence interval. Reads the records in memory.store.state_dir.",
+    )
+    personalization.add_argument("--config", help=_CONFIG_HELP)
+    personalization.add_argument(
+        "--since", default="7d", help="the window, e.g. 7d, 24h, 30m (default: 7d)"
+    )
+    personalization.add_argument("--tenant", help="one tenant only (default: all)")
+    personalization.add_argument(
+        "--prometheus", metavar="URL", help="also show the counters a Prometheus has scraped"
+    )
+    personalization.add_argument("--json", action="store_true", help="print JSON")
+    personalization.set_defaults(handler=_report_personalization)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible memory gateway")
     parser.add_argument("--version", action="version", version=f"gateway {version()}")
@@ -198,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config", nargs="?", help="the same as --config")
     check.set_defaults(handler=_check)
     _add_memory_commands(commands)
+    _add_report_commands(commands)
     return parser
 
 

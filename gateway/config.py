@@ -65,6 +65,8 @@ class ApiKey(_Section):
     tenant: TenantId
     #: A label for logs and metrics; the key itself never appears anywhere.
     name: str | None = None
+    #: Let this key choose a request's cohort with the ``X-Memory-Cohort`` header (testing).
+    can_force_cohort: bool = False
 
 
 class AuthConfig(_Section):
@@ -255,9 +257,65 @@ class TenantContext(_Section):
     compliance: tuple[str, ...] = ()
 
 
+class TenantPersonalization(_Section):
+    #: The tenant's own share of users held out; null uses ``personalization.holdout_percent``.
+    holdout_percent: float | None = Field(None, ge=0.0, le=100.0)
+
+
 class TenantConfig(_Section):
     #: What every request of the tenant is told about its organization.
     context: TenantContext = TenantContext()
+    personalization: TenantPersonalization = TenantPersonalization()
+
+
+#: User turns that count as an explicit positive reaction to being remembered (lower case; a
+#: turn counts when it contains one of them).
+DEFAULT_POSITIVE_PHRASES = (
+    "thanks for remembering",
+    "thank you for remembering",
+    "you remembered",
+    "glad you remembered",
+    "nice that you remembered",
+    "didn't have to explain that again",
+    "did not have to explain that again",
+    "didn't have to repeat myself",
+    "did not have to repeat myself",
+    "without me having to repeat",
+    "no need to repeat myself",
+)
+DEFAULT_FEEDBACK_REASONS = (
+    "helpful",
+    "wrong",
+    "irrelevant",
+    "forgot_context",
+    "repeated_myself",
+    "too_long",
+    "unsafe",
+    "other",
+)
+_CODE = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class PersonalizationConfig(_Section):
+    """Measuring whether memory helps: holdout cohorts, feedback, restated facts, reactions."""
+
+    #: The share of users (0-100) who get no memories injected (the holdout); learning goes on.
+    holdout_percent: float = Field(0.0, ge=0.0, le=100.0)
+    #: Mixed into the cohort assignment; change it to draw a new holdout.
+    holdout_salt: str = "memory-gateway"
+    #: How long after a completion ``POST /v1/feedback`` accepts a rating for it.
+    feedback_window_s: PositiveFloat = 7 * 86_400.0
+    #: The ``reason`` codes feedback may give.
+    feedback_reasons: tuple[Annotated[str, Field(pattern=_CODE)], ...] = DEFAULT_FEEDBACK_REASONS
+    #: Phrases that count a user turn as a positive reaction (matched case-insensitively).
+    positive_phrases: tuple[Annotated[str, Field(min_length=3)], ...] = DEFAULT_POSITIVE_PHRASES
+    #: Days the per-exchange records (no text: cohort, counts, rating) are kept for the report.
+    retention_days: PositiveFloat = 90.0
+
+    def holdout_for(self, tenant: TenantConfig | None) -> float:
+        """The holdout share in percent for a tenant with these settings."""
+        override = None if tenant is None else tenant.personalization.holdout_percent
+        return self.holdout_percent if override is None else override
 
 
 DEFAULT_BLOCKED_CATEGORIES = (
@@ -336,6 +394,7 @@ class GatewayConfig(_Section):
     tenants: dict[TenantId, TenantConfig] = Field(default_factory=dict)
     extraction: ExtractionConfig = ExtractionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    personalization: PersonalizationConfig = PersonalizationConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:

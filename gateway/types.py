@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 MemoryMode = Literal["on", "read-only", "off"]
 RetrievalMode = Literal["hybrid", "dense", "lexical"]
+#: Which side of the personalization experiment a user is on (``gateway.proxy.cohort``).
+Cohort = Literal["memory", "holdout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class Identity:
     #: Tokens asked for with ``X-Context-Budget`` (still capped by the config).
     budget_override: int | None = None
     retrieval_mode: RetrievalMode | None = None
+    #: ``holdout``: the user's memories are not injected (they are still learned).
+    cohort: Cohort = "memory"
 
     @property
     def reads(self) -> bool:
@@ -61,16 +65,58 @@ class Prepared:
     #: ``messages`` (the Responses API's ``instructions``, the Messages API's ``system``); empty
     #: when nothing was injected.
     block: str = ""
+    #: The injected memories' ids, for telling a restated fact's cause.
+    injected_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRef:
+    """Which exchange a learning job came from, and which memories that exchange was given."""
+
+    #: The exchange's ``x-request-id``.
+    id: str
+    cohort: Cohort
+    injected_ids: tuple[str, ...] = ()
 
 
 class Handoff(Protocol):
     """Receives each finished exchange for background learning; must not block for long."""
 
-    def submit(self, identity: Identity, chat: ChatRequest, reply_text: str) -> None: ...
+    def submit(
+        self,
+        identity: Identity,
+        chat: ChatRequest,
+        reply_text: str,
+        exchange: ExchangeRef | None = None,
+    ) -> None: ...
 
 
 class NoLearning:
     """The hand-off when learning is off."""
 
-    def submit(self, identity: Identity, chat: ChatRequest, reply_text: str) -> None:
+    def submit(
+        self,
+        identity: Identity,
+        chat: ChatRequest,
+        reply_text: str,
+        exchange: ExchangeRef | None = None,
+    ) -> None:
+        return None
+
+
+class ExchangeLog(Protocol):
+    """Records each finished exchange of a known user for the personalization report; must
+    not block for long and never raises."""
+
+    def record(
+        self, identity: Identity, chat: ChatRequest, request_id: str, completion_id: str | None
+    ) -> None: ...
+
+
+class NoExchangeLog:
+    """The exchange log when memory is off."""
+
+    def record(
+        self, identity: Identity, chat: ChatRequest, request_id: str, completion_id: str | None
+    ) -> None:
         return None

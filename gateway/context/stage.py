@@ -30,6 +30,8 @@ from gateway.upstream.routes import Route
 
 _NO_USER = Prepared(headers={"x-memory-status": "no-user"})
 _OFF = Prepared(headers={"x-memory-status": "off"})
+#: The holdout's "retrieval": none of the user's memories (the tenant's context still applies).
+_HELD_OUT = Retrieved([], "empty", 0.0)
 
 
 class MemoryContext:
@@ -51,15 +53,21 @@ class MemoryContext:
             self._metrics.retrieval("skipped", None)
             return _OFF
         started = time.perf_counter()
-        retrieved = await self._retrieve(identity, chat)
+        held_out = identity.cohort == "holdout"
+        retrieved = _HELD_OUT if held_out else await self._retrieve(identity, chat)
         assembled = time.perf_counter()
         selection = await self._select(identity, chat, route, retrieved)
         messages = inject(chat.messages, selection.block)
-        self._report(route, retrieved, selection, started, assembled)
+        self._report(route, None if held_out else retrieved, selection, started, assembled)
+        headers = _headers(retrieved, selection)
+        if held_out:
+            headers = {**headers, "x-memory-status": "holdout"}
+        memories = [item for item in selection.items if item.memory_id]
         return Prepared(
             messages=messages if selection.block else None,
-            headers=_headers(retrieved, selection),
-            injected=tuple(item.content for item in selection.items if item.memory_id),
+            headers=headers,
+            injected=tuple(item.content for item in memories),
+            injected_ids=tuple(item.memory_id for item in memories if item.memory_id),
             block=selection.block,
         )
 
@@ -99,18 +107,23 @@ class MemoryContext:
     def _report(
         self,
         route: Route,
-        retrieved: Retrieved,
+        retrieved: Retrieved | None,
         selection: Selection,
         started: float,
         assembled: float,
     ) -> None:
+        """``retrieved`` is None for the holdout, which retrieves nothing."""
         metrics = self._metrics
-        # A lexical fallback is counted apart: served with memories, but not fully ranked.
-        metrics.retrieval("lexical" if retrieved.fallback else retrieved.outcome, retrieved.seconds)
+        if retrieved is None:
+            metrics.retrieval("skipped", None)
+        else:
+            # A lexical fallback is counted apart: served with memories, but not fully ranked.
+            outcome = "lexical" if retrieved.fallback else retrieved.outcome
+            metrics.retrieval(outcome, retrieved.seconds)
         metrics.overhead("retrieval", assembled - started)
         metrics.overhead("assembly", time.perf_counter() - assembled)
         dropped = {"budget": selection.dropped}
-        if retrieved.expired:
+        if retrieved is not None and retrieved.expired:
             dropped["expired"] = retrieved.expired
         metrics.context(selection.tokens, selection.budget, dropped)
         if selection.tokens:

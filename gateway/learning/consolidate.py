@@ -83,27 +83,33 @@ class Consolidator:
         jobs of one user must not both decide to add the same fact."""
         return self._locks[int(scope.key[:8], 16) % _LOCK_STRIPES]
 
-    async def apply(self, scope: Scope, job_id: str, facts: Sequence[Fact]) -> None:
-        """Store ``facts``; call with ``lock(scope)`` held."""
+    async def apply(self, scope: Scope, job_id: str, facts: Sequence[Fact]) -> list[str]:
+        """Store ``facts``; call with ``lock(scope)`` held. Returns the ids of the active
+        memories that facts repeated (the user told us what we knew), replays excepted."""
         if not facts:
-            return
+            return []
         vectors = await self._embed([fact.content for fact in facts])
+        restated = []
         for fact, vector in zip(facts, vectors, strict=True):
-            await self._apply(scope, operation_id(job_id, fact), fact, vector)
+            repeated = await self._apply(scope, operation_id(job_id, fact), fact, vector)
+            if repeated is not None:
+                restated.append(repeated)
+        return restated
 
-    async def _apply(self, scope: Scope, op: str, fact: Fact, vector: Vector) -> None:
+    async def _apply(self, scope: Scope, op: str, fact: Fact, vector: Vector) -> str | None:
         index = await self._store.index(scope)
         done = index.get(op)
         if done is not None:  # a replay: the add happened; finish what may have been cut short
             await self._link(scope, done)
-            return
+            return None
         match = await self._match(scope, fact, vector)
         if match is None:
             await self._add(scope, op, fact, vector)
         elif match.duplicate:
-            await self._observe(scope, op, match.memory)
+            return await self._observe(scope, op, match.memory)
         else:
             await self._replace(scope, op, fact, vector, match.memory)
+        return None
 
     async def _match(self, scope: Scope, fact: Fact, vector: Vector) -> Match | None:
         """The best duplicate among the nearest memories, else the best related memory that
@@ -148,15 +154,19 @@ class Consolidator:
         self._metrics.memories_written("add")
         return memory
 
-    async def _observe(self, scope: Scope, op: str, memory: Memory) -> None:
-        """Another observation of ``memory``: more evidence, seen now; maybe promoted."""
+    async def _observe(self, scope: Scope, op: str, memory: Memory) -> str | None:
+        """Another observation of ``memory``: more evidence, seen now; maybe promoted. The
+        memory's id when it was already active (a restated fact), else None."""
+        restated = None
         if op not in memory.metadata.get(OBSERVATIONS, ()):
             before = memory.status
             memory = await self._store.update(scope, memory.id, lambda m: self._bumped(m, op))
             self._metrics.memories_written("duplicate")
             if before == "pending" and memory.status == "active":
                 self._metrics.memories_written("update")
+            restated = memory.id if before == "active" else None
         await self._link(scope, memory)
+        return restated
 
     def _bumped(self, memory: Memory, op: str) -> Memory:
         seen = list(memory.metadata.get(OBSERVATIONS, ()))

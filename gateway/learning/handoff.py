@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 
 from gateway.learning.journal import Journal
+from gateway.learning.outcomes import encode_exchange
 from gateway.learning.transcript import transcript_of
 from gateway.observability import Metrics
 from gateway.store.records import Scope
-from gateway.types import ChatRequest, Identity
+from gateway.types import ChatRequest, ExchangeRef, Identity
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,13 @@ class JournalHandoff:
         #: Every job journaled (wakes a worker).
         self._on_job = on_job
 
-    def submit(self, identity: Identity, chat: ChatRequest, reply_text: str) -> None:
+    def submit(
+        self,
+        identity: Identity,
+        chat: ChatRequest,
+        reply_text: str,
+        exchange: ExchangeRef | None = None,
+    ) -> None:
         self._on_chat()
         if not identity.learns or identity.user is None:
             return  # X-Memory: read-only / off, or no user to learn about
@@ -49,7 +56,8 @@ class JournalHandoff:
             return
         scope = Scope(identity.tenant, identity.user)
         try:
-            job_id = self._journal.enqueue(scope, transcript.encode(), time.time())
+            context = None if exchange is None else encode_exchange(exchange)
+            job_id = self._journal.enqueue(scope, transcript.encode(), time.time(), context)
         except sqlite3.Error as exc:
             log.warning("extraction journal write failed (%s); exchange not learned from", exc)
             job_id = None

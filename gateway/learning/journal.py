@@ -76,6 +76,8 @@ class Job:
     created_at: float
     #: Claims so far, this one included.
     attempts: int
+    #: The exchange it came from (``outcomes.encode_exchange``), or None.
+    exchange: bytes | None = None
 
 
 def new_owner() -> str:
@@ -111,6 +113,7 @@ class Journal:
         self._worker = _connect(path, _WORKER_BUSY_MS)
         for statement in _SCHEMA:
             self._worker.execute(statement)
+        _add_column(self._worker, "jobs", "exchange", "BLOB")
         self._request = _connect(path, _REQUEST_BUSY_MS)
         # Checkpoints fsync the database file: leave them to the worker connection.
         self._request.execute("PRAGMA wal_autocheckpoint=0")
@@ -118,14 +121,17 @@ class Journal:
 
     # -- the request path ---------------------------------------------------------------------
 
-    def enqueue(self, scope: Scope, transcript: bytes, now: float) -> str | None:
+    def enqueue(
+        self, scope: Scope, transcript: bytes, now: float, exchange: bytes | None = None
+    ) -> str | None:
         """Journal a job; its id, or None when the backlog is full."""
         job_id = uuid.uuid4().hex
         row = (job_id, scope.key, scope.tenant, scope.user, transcript, now, now, self.owner)
         cursor = self._request.execute(
-            "INSERT INTO jobs (id, scope, tenant, user_id, transcript, created_at, due_at, home) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM jobs) < ?",
-            (*row, self._max_backlog),
+            "INSERT INTO jobs "
+            "(id, scope, tenant, user_id, transcript, created_at, due_at, home, exchange) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM jobs) < ?",
+            (*row, exchange, self._max_backlog),
         )
         return job_id if cursor.rowcount == 1 else None
 
@@ -143,13 +149,14 @@ class Journal:
             "UPDATE jobs SET owner = ?, lease_until = ?, attempts = attempts + 1, home = ? "
             "WHERE id = (SELECT id FROM jobs WHERE due_at <= ? AND lease_until < ? "
             "ORDER BY due_at LIMIT 1) "
-            "RETURNING id, tenant, user_id, transcript, facts, created_at, attempts",
+            "RETURNING id, tenant, user_id, transcript, facts, created_at, attempts, exchange",
             (self.owner, now + lease_s, self.owner, now, now),
         )
         if not rows:
             return None
-        job_id, tenant, user, transcript, facts, created_at, attempts = rows[0]
-        return Job(job_id, Scope(tenant, user), transcript, facts, created_at, attempts)
+        job_id, tenant, user, transcript, facts, created_at, attempts, exchange = rows[0]
+        scope = Scope(tenant, user)
+        return Job(job_id, scope, transcript, facts, created_at, attempts, exchange)
 
     def renew(self, now: float, lease_s: float) -> None:
         """Extend every lease this process holds."""
@@ -254,6 +261,13 @@ class Journal:
     def _read(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._worker_lock:
             return self._worker.execute(sql, parameters).fetchall()
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    """A column later versions added, for a journal an earlier version created."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    if column not in present:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:

@@ -11,7 +11,7 @@ getting other words for them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -28,12 +28,17 @@ from gateway.learning.minimise import (
     minimise,
     turn_facts,
 )
+from gateway.learning.outcomes import decode_exchange
 from gateway.learning.pacing import Pacer
+from gateway.learning.reactions import Reactions
 from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
 from gateway.observability import Metrics
+from gateway.types import ExchangeRef
 
 T = TypeVar("T")
+#: Told which active memories a job's facts repeated, and the exchange they came from.
+OnRestated = Callable[[str, ExchangeRef, Sequence[str]], None]
 
 
 class Retry(Exception):
@@ -64,8 +69,12 @@ class Pipeline:
         metrics: Metrics,
         *,
         executor: Executor | None = None,
+        on_restated: OnRestated | None = None,
+        reactions: Reactions | None = None,
     ) -> None:
+        self._reactions = reactions
         self._journal = journal
+        self._on_restated = on_restated
         #: Where scrubbing and minimising run (None: asyncio's default threads).
         self._executor = executor
         self._pacer = pacer
@@ -86,9 +95,11 @@ class Pipeline:
                 )
                 if erased:
                     return "dropped"
-                await self._consolidator.apply(job.scope, job.id, facts)
+                restated = await self._consolidator.apply(job.scope, job.id, facts)
         except (GatewayError, EmbeddingError) as exc:
             raise Retry(type(exc).__name__, charged=False) from exc
+        if restated and job.exchange is not None and self._on_restated is not None:
+            self._on_restated(job.scope.tenant, decode_exchange(job.exchange), restated)
         return "done"
 
     async def _facts(self, job: Job) -> list[Fact]:
@@ -114,6 +125,11 @@ class Pipeline:
         return await self._compute(minimise, raw, self._policy)
 
     def _salient(self, turns: tuple[str, ...]) -> tuple[str, ...]:
+        if self._reactions is not None:
+            stripped = [self._reactions.without(turn) for turn in turns]
+            for _ in range(stripped.count("")):
+                self._metrics.turn_skipped("acknowledgement")
+            turns = tuple(turn for turn in stripped if turn)
         salient = salient_turns(turns)
         for reason in salient.skipped:
             self._metrics.turn_skipped(reason)

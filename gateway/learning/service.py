@@ -17,8 +17,10 @@ from gateway.learning.extractor import Extractor, build_prompt
 from gateway.learning.handoff import JournalHandoff
 from gateway.learning.journal import Journal, new_owner
 from gateway.learning.minimise import Policy
+from gateway.learning.outcomes import OUTCOMES_DB, OutcomeLog, Outcomes
 from gateway.learning.pacing import Pacer
-from gateway.learning.pipeline import Pipeline
+from gateway.learning.pipeline import OnRestated, Pipeline
+from gateway.learning.reactions import Reactions
 from gateway.learning.similarity import Thresholds
 from gateway.learning.worker import Workers, WorkerSettings
 from gateway.observability import Metrics
@@ -42,6 +44,7 @@ async def start_learning(
     forwarder: Forwarder,
     metrics: Metrics,
     stack: AsyncExitStack,
+    on_restated: OnRestated | None = None,
 ) -> Handoff:
     """The hand-off for ``ChatCompletions``, with its workers started and their shutdown (a
     bounded drain) registered on ``stack``; ``NoLearning`` when extraction is off."""
@@ -70,11 +73,37 @@ async def start_learning(
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
-    pipeline = Pipeline(journal, extractor, policy, consolidator, pacer, metrics, executor=cpu)
+    pipeline = Pipeline(
+        journal,
+        extractor,
+        policy,
+        consolidator,
+        pacer,
+        metrics,
+        executor=cpu,
+        on_restated=on_restated,
+        reactions=Reactions(config.personalization.positive_phrases),
+    )
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
     stack.push_async_callback(workers.stop)
     return JournalHandoff(journal, metrics, on_chat=pacer.touch, on_job=workers.notify)
+
+
+def start_outcomes(
+    config: GatewayConfig, memory: MemoryServices, metrics: Metrics, stack: AsyncExitStack
+) -> tuple[Outcomes, OutcomeLog]:
+    """The personalization records beside the journal, and the log that writes them (and
+    forgets a user who is erased)."""
+    settings = config.personalization
+    outcomes = Outcomes(
+        config.memory.store.state_dir / OUTCOMES_DB,
+        retention_s=settings.retention_days * 86_400.0,
+    )
+    stack.callback(outcomes.close)
+    outcome_log = OutcomeLog(outcomes, Reactions(settings.positive_phrases), metrics)
+    memory.store.before_erase(outcome_log.forget)
+    return outcomes, outcome_log
 
 
 def _embedding(embedder: Embedder, thread: Executor) -> Embed:

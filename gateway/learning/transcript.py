@@ -55,8 +55,7 @@ class Transcript:
 def transcript_of(messages: Sequence[dict[str, Any]], reply: str) -> Transcript | None:
     """The transcript of an exchange, or None when the user said nothing new."""
     start = _after_last_assistant(messages)
-    new = [text_of(m.get("content")).strip() for m in messages[start:] if m.get("role") == "user"]
-    new = [turn[:MAX_TURN_CHARS] for turn in new if turn][-MAX_NEW_TURNS:]
+    new = [turn[:MAX_TURN_CHARS] for turn in new_user_turns(messages)][-MAX_NEW_TURNS:]
     if not new:
         return None
     earlier = [
@@ -69,6 +68,13 @@ def transcript_of(messages: Sequence[dict[str, Any]], reply: str) -> Transcript 
         earlier=tuple((role, text) for role, text in earlier[-MAX_EARLIER:] if text),
         reply=reply[:MAX_REPLY_CHARS],
     )
+
+
+def new_user_turns(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """The user's turns since the last assistant message, stripped, empty ones left out."""
+    start = _after_last_assistant(messages)
+    new = [text_of(m.get("content")).strip() for m in messages[start:] if m.get("role") == "user"]
+    return [turn for turn in new if turn]
 
 
 def scrubbed(transcript: Transcript) -> Transcript:

@@ -30,6 +30,12 @@ EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "r
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
 #: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
 SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
+#: The personalization experiment's sides (``gateway.proxy.cohort``).
+COHORTS = frozenset({"memory", "holdout"})
+#: Why a user had to tell us a fact we already had (``gateway.learning.outcomes``).
+RESTATED_CAUSES = frozenset({"retrieval_miss", "ignored", "holdout"})
+#: ``POST /v1/feedback``: a thumb, or a score from 1 to 5.
+FEEDBACK_RATINGS = frozenset({"up", "down", "1", "2", "3", "4", "5"})
 
 #: A provider label is a litellm provider prefix (``openai``, ``hosted_vllm``) or a protocol.
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -20,16 +20,20 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from gateway.observability.labels import (
+    COHORTS,
     DROP_REASONS,
     EXTRACTION_OUTCOMES,
+    FEEDBACK_RATINGS,
     MAX_PROVIDERS,
     OTHER,
     OVERHEAD_STAGES,
+    RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
     TOKEN_KINDS,
     UPSTREAM_ERROR_KINDS,
     WRITE_ACTIONS,
+    bounded,
     provider_label,
     status_label,
 )
@@ -78,6 +82,7 @@ class Metrics:
         self._build_traffic(target, models)
         self._build_memory(target, models)
         self._build_extraction(target)
+        self._build_personalization(target)
         self._build_runtime(target)
 
     def _build_traffic(self, registry: CollectorRegistry | None, models: list[str]) -> None:
@@ -252,6 +257,47 @@ class Metrics:
             SKIPPED_TURN_REASONS,
         )
 
+    def _build_personalization(self, registry: CollectorRegistry | None) -> None:
+        self._exchanges = _singles(
+            Counter(
+                "gateway_exchanges_total",
+                "Finished exchanges of known users, by cohort (the denominator of the rates).",
+                ["cohort"],
+                registry=registry,
+            ),
+            COHORTS,
+        )
+        self._feedback = _pairs(
+            Counter(
+                "gateway_feedback_total",
+                "Ratings received with POST /v1/feedback, by cohort and rating.",
+                ["cohort", "rating"],
+                registry=registry,
+            ),
+            [*COHORTS, OTHER],
+            FEEDBACK_RATINGS,
+        )
+        self._restated = _pairs(
+            Counter(
+                "gateway_restated_facts_total",
+                "Facts users told us that repeated an active memory of theirs, by cohort and "
+                "cause (retrieval_miss: not injected; ignored: injected; holdout).",
+                ["cohort", "cause"],
+                registry=registry,
+            ),
+            [*COHORTS, OTHER],
+            RESTATED_CAUSES,
+        )
+        self._reactions = _singles(
+            Counter(
+                "gateway_positive_reactions_total",
+                "User turns thanking the assistant for remembering, by cohort.",
+                ["cohort"],
+                registry=registry,
+            ),
+            COHORTS,
+        )
+
     def _build_runtime(self, registry: CollectorRegistry | None) -> None:
         family = _histogram(
             "gateway_gc_pause_seconds",
@@ -353,6 +399,23 @@ class Metrics:
 
     def turn_skipped(self, reason: str) -> None:
         _pick(self._turns_skipped, reason, OTHER).inc()
+
+    # Personalization ------------------------------------------------------------------------
+
+    def exchange(self, cohort: str) -> None:
+        _pick(self._exchanges, cohort, OTHER).inc()
+
+    def feedback(self, cohort: str, rating: str) -> None:
+        fallback = (bounded(cohort, COHORTS), OTHER)
+        _pick(self._feedback, (cohort, rating), fallback).inc()
+
+    def restated_facts(self, cohort: str, cause: str, count: int = 1) -> None:
+        if count > 0:
+            fallback = (bounded(cohort, COHORTS), OTHER)
+            _pick(self._restated, (cohort, cause), fallback).inc(count)
+
+    def positive_reaction(self, cohort: str) -> None:
+        _pick(self._reactions, cohort, OTHER).inc()
 
     # Runtime --------------------------------------------------------------------------------
 

@@ -97,7 +97,10 @@ class MessagesTap(StreamTap):
         if kind == "content_block_delta":
             self._block_delta(event.get("delta"))
         elif kind == "message_start" and isinstance(event.get("message"), dict):
-            self._count(event["message"].get("usage"))
+            message = event["message"]
+            self._count(message.get("usage"))
+            if isinstance(message.get("id"), str):
+                self.completion_id = message["id"]
         elif kind == "message_delta":
             self._count(event.get("usage"))
 

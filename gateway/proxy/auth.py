@@ -19,6 +19,8 @@ class Principal:
     tenant: str
     #: The key's label from the config, safe for logs; never the key itself.
     key_name: str
+    #: The operator lets this key choose the cohort (``X-Memory-Cohort``), for testing.
+    can_force_cohort: bool = False
 
 
 def _digest(key: str) -> bytes:
@@ -31,7 +33,7 @@ class Authenticator:
     def __init__(self, keys: tuple[ApiKey, ...]) -> None:
         self._principals = {
             _digest(entry.key.get_secret_value()): Principal(
-                entry.tenant, entry.name or f"{entry.tenant}#{index}"
+                entry.tenant, entry.name or f"{entry.tenant}#{index}", entry.can_force_cohort
             )
             for index, entry in enumerate(keys)
         }

@@ -7,6 +7,7 @@ given (``gateway.proxy.dialect``)."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,11 +18,20 @@ from starlette.responses import Response
 
 from gateway.observability import Metrics, context_utilization, tag_request
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.dialect import CHAT, Dialect
+from gateway.proxy.cohort import Cohorts
+from gateway.proxy.dialect import CHAT, Dialect, answer_id
 from gateway.proxy.identity import resolve_identity
 from gateway.proxy.request import read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
-from gateway.types import ChatRequest, Handoff, Identity, Prepared
+from gateway.types import (
+    ChatRequest,
+    ExchangeLog,
+    ExchangeRef,
+    Handoff,
+    Identity,
+    NoExchangeLog,
+    Prepared,
+)
 from gateway.upstream import Reply, ReplyStream
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
@@ -55,6 +65,8 @@ class Exchange:
     body: dict[str, Any]
     #: The client's request headers.
     headers: Mapping[str, str]
+    #: The ``x-request-id`` the client is told (the provider's, else one of ours).
+    request_id: str = ""
 
 
 class ChatCompletions:
@@ -68,8 +80,12 @@ class ChatCompletions:
         handoff: Handoff,
         metrics: Metrics,
         max_body_bytes: int,
+        cohorts: Cohorts | None = None,
+        exchanges: ExchangeLog | None = None,
         dialect: Dialect = CHAT,
     ) -> None:
+        self._cohorts = cohorts
+        self._exchanges = exchanges or NoExchangeLog()
         self._auth = authenticator
         self._registry = registry
         self._forwarder = forwarder
@@ -87,6 +103,8 @@ class ChatCompletions:
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)
+        if self._cohorts is not None:
+            identity = self._cohorts.assign(identity, request.headers, principal)
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
         body = self._dialect.body(chat, prepared)
@@ -111,10 +129,13 @@ class ChatCompletions:
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
         text, usage = self._dialect.reply(reply.body)
+        completion_id = answer_id(reply.body) if exchange.identity.user else None
+        exchange.request_id = _request_id(reply.headers)
         # Journaled before the client has the answer, so a crash cannot lose what it was told.
-        self._learn(exchange, text)
+        self._learn(exchange, text, completion_id)
         overhead = self._overhead(exchange, sent, time.perf_counter() - received)
         headers = {**reply.headers, **exchange.prepared.headers, **overhead}
+        headers.update(self._cohort_headers(exchange, reply.headers))
         # Accounting waits until the client has the answer.
         after = BackgroundTask(self._account, exchange, route, text, usage)
         return Response(
@@ -126,18 +147,20 @@ class ChatCompletions:
         route, stream = await self._open(exchange)
         self._metrics.upstream(route.name, route.provider, time.perf_counter() - sent)
         overhead = self._overhead(exchange, sent, 0.0)
+        exchange.request_id = _request_id(stream.headers)
 
         def complete(tap: StreamTap) -> None:
             if tap.first_token_at is not None:
                 first = tap.first_token_at - exchange.started
                 self._metrics.time_to_first_token(route.name, first)
-            self._learn(exchange, tap.text)
+            self._learn(exchange, tap.text, tap.completion_id)
             self._account_now(exchange, route, tap.text, tap.usage)
 
         def abort(reason: str, tap: StreamTap) -> None:
             return None
 
         headers = {**stream.headers, **exchange.prepared.headers, **overhead}
+        headers.update(self._cohort_headers(exchange, stream.headers))
         return StreamResponse(stream, headers, complete, abort, self._dialect.tap())
 
     def _overhead(self, exchange: Exchange, sent: float, after: float) -> dict[str, str]:
@@ -147,10 +170,21 @@ class ChatCompletions:
         self._metrics.overhead("total", seconds)
         return {"x-gateway-overhead-ms": f"{seconds * 1000:.3f}"}
 
-    def _learn(self, exchange: Exchange, text: str) -> None:
-        """Once the whole answer has passed: hand it to learning."""
-        if exchange.identity.learns:
-            self._handoff.submit(exchange.identity, exchange.chat, text)
+    def _cohort_headers(self, exchange: Exchange, passed: Mapping[str, str]) -> dict[str, str]:
+        """Which cohort answered, and the id to rate the answer by (``POST /v1/feedback``),
+        unless the provider's own ``x-request-id`` is passed on already."""
+        headers = {} if _find(passed, "x-request-id") else {"x-request-id": exchange.request_id}
+        if self._cohorts is not None and exchange.identity.user is not None:
+            headers["x-memory-cohort"] = exchange.identity.cohort
+        return headers
+
+    def _learn(self, exchange: Exchange, text: str, completion_id: str | None) -> None:
+        """Once the whole answer has passed: record the exchange and hand it to learning."""
+        identity = exchange.identity
+        self._exchanges.record(identity, exchange.chat, exchange.request_id, completion_id)
+        if identity.learns:
+            ref = ExchangeRef(exchange.request_id, identity.cohort, exchange.prepared.injected_ids)
+            self._handoff.submit(identity, exchange.chat, text, ref)
 
     async def _account(
         self, exchange: Exchange, route: Route, text: str, usage: Mapping[str, Any] | None
@@ -170,6 +204,20 @@ class ChatCompletions:
         if exchange.prepared.injected:
             ratio = context_utilization(exchange.prepared.injected, text)
             self._metrics.context_utilization(ratio)
+
+
+def _find(headers: Mapping[str, str], wanted: str) -> str | None:
+    """A header's value whatever the case of its name (providers' headers keep theirs)."""
+    for name, value in headers.items():
+        if name.lower() == wanted and value:
+            return value
+    return None
+
+
+def _request_id(headers: Mapping[str, str]) -> str:
+    """The provider's request id when it sent one (so both sides name the request alike),
+    else a new one."""
+    return _find(headers, "x-request-id") or f"req-{uuid.uuid4().hex}"
 
 
 #: Where each token count sits in an answer's usage: chat completions name them one way, the

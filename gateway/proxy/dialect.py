@@ -46,6 +46,14 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def answer_id(body: bytes) -> str | None:
+    """The answer's own ``id`` (``chatcmpl-...``, ``resp_...``): every dialect has it at the
+    top, so feedback can name an answer by it."""
+    answer = json_object(body)
+    found = None if answer is None else answer.get("id")
+    return found if isinstance(found, str) else None
+
+
 def usage_of(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
     usage = answer.get("usage")
     return usage if isinstance(usage, dict) else None

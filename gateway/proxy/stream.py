@@ -32,13 +32,15 @@ _SSE_HEADERS = [
 class StreamTap:
     """Reads server-sent events from a copy of the byte stream."""
 
-    __slots__ = ("_buffer", "_parts", "first_token_at", "usage")
+    __slots__ = ("_buffer", "_parts", "completion_id", "first_token_at", "usage")
 
     def __init__(self) -> None:
         self._buffer = b""
         self._parts: list[str] = []
         self.first_token_at: float | None = None
         self.usage: dict[str, Any] | None = None
+        #: The completion's ``id``, from the first chunk that carries one.
+        self.completion_id: str | None = None
 
     @property
     def text(self) -> str:
@@ -75,6 +77,8 @@ class StreamTap:
         """One chat-completion chunk; taps for other wire formats read their own events."""
         if isinstance(event.get("usage"), dict):
             self.usage = event["usage"]
+        if self.completion_id is None and isinstance(event.get("id"), str):
+            self.completion_id = event["id"]
         for choice in event.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._delta(choice.get("delta"))

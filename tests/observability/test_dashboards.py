@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.api.report import query_prometheus
 from tests.observability.prometheus import Prometheus, PromQLError, binary, running_prometheus
 from tests.observability.test_endpoint import metrics_yaml
 from tests.observability.test_metrics import FAMILIES
@@ -25,7 +26,7 @@ from tests.support.mock_upstream import RunningMock
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
-ROWS = ["Traffic", "Latency", "Memory", "Context budget", "Extraction", "Errors"]
+ROWS = ["Traffic", "Latency", "Memory", "Context budget", "Extraction", "Personalization", "Errors"]
 
 #: What Grafana would put in place of its variables. Windows span the whole test, so every
 #: increase since the first scrape counts however slowly a loaded machine runs it.
@@ -119,6 +120,21 @@ def drive(gateway: RunningGateway, wave: int) -> None:
                 "/chat/completions", json={"messages": messages, **body}, headers=headers
             )
             assert response.status_code == status, (body, response.text)
+        react_and_rate(client, headers | {"Authorization": f"Bearer {KEY}"})
+
+
+def react_and_rate(client: httpx.Client, headers: dict[str, str]) -> None:
+    """A user thanking us for remembering, and ratings of the answer: a thumb and a score."""
+    thanks = [{"role": "user", "content": "Thanks for remembering my bees!"}]
+    response = client.post(
+        "/chat/completions", json={"model": "echo", "messages": thanks}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    for rating in ({"rating": "up"}, {"rating": "down"}, {"score": 4}):
+        rated = client.post(
+            "/feedback", json={"id": response.json()["id"], **rating}, headers=headers
+        )
+        assert rated.status_code == 200, rated.text
 
 
 def remember(gateway: RunningGateway) -> None:
@@ -188,6 +204,16 @@ def test_the_model_variable_finds_models(scraped: Prometheus) -> None:
     assert match is not None
     metric, label = match.groups()
     assert scraped.label_values(label, metric)
+
+
+@pytest.mark.slow
+def test_the_report_reads_the_cohorts_counters_from_prometheus(scraped: Prometheus) -> None:
+    found = query_prometheus(scraped.url, "5m")
+    # Two waves of traffic by one user in the memory cohort, each thanked and rated once.
+    assert found["exchanges"]["memory"] > 0
+    assert found["thumbs_up"]["memory"] > 0
+    assert found["thumbs_down"]["memory"] > 0
+    assert found["positive_reactions"]["memory"] > 0
 
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "alerts.yml"

@@ -39,6 +39,10 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "gateway_memories_written_total": ("counter", frozenset({"action"})),
     "gateway_memory_store_restarts_total": ("counter", frozenset()),
     "gateway_gc_pause_seconds": ("histogram", frozenset({"generation"})),
+    "gateway_exchanges_total": ("counter", frozenset({"cohort"})),
+    "gateway_feedback_total": ("counter", frozenset({"cohort", "rating"})),
+    "gateway_restated_facts_total": ("counter", frozenset({"cohort", "cause"})),
+    "gateway_positive_reactions_total": ("counter", frozenset({"cohort"})),
 }
 
 #: Strings a careless caller might hand over in a label position: none may reach the output.
@@ -72,6 +76,13 @@ def drive(metrics: Metrics) -> None:
     metrics.gc_pause(0, 0.0004)
     metrics.gc_pause(2, 0.15)
     metrics.gc_pause(7, 1.0)  # no such generation: dropped, never a new label
+    metrics.exchange("memory")
+    metrics.exchange("holdout")
+    metrics.feedback("memory", "up")
+    metrics.feedback("holdout", "3")
+    metrics.restated_facts("memory", "ignored", 2)
+    metrics.restated_facts("holdout", "holdout")
+    metrics.positive_reaction("memory")
     for secret in SECRETS:
         metrics.request_started()
         metrics.request_finished(secret, 200, False, 0.1)
@@ -84,6 +95,11 @@ def drive(metrics: Metrics) -> None:
         metrics.tokens(secret, secret, 5)
         metrics.extraction_job(secret, 0.5)
         metrics.memories_written(secret)
+        metrics.exchange(secret)
+        metrics.feedback(secret, secret)
+        metrics.feedback("memory", secret)
+        metrics.restated_facts(secret, secret)
+        metrics.positive_reaction(secret)
 
 
 def parse(text: str) -> dict[str, tuple[str, list[Sample]]]:
@@ -211,6 +227,7 @@ def test_unknown_values_are_counted_as_other(
         ("gateway_memory_retrievals_total", "outcome"): {
             "hit",
             "empty",
+            "lexical",
             "timeout",
             "error",
             "skipped",
