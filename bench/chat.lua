@@ -1,6 +1,6 @@
 -- wrk script: POST chat completions as many users, print one JSON summary line.
 --
--- Usage: wrk ... -s chat.lua URL -- API_KEY MODEL QUESTIONS_FILE USERS
+-- Usage: wrk ... -s chat.lua URL -- API_KEY MODEL QUESTIONS_FILE USERS [chat|embeddings]
 -- Request n comes from user n % USERS and asks question n % #questions plus " (request n)",
 -- the same rule as bench/workload.py, so every text is unique and no cache makes retrieval free.
 
@@ -14,6 +14,7 @@ end
 function init(args)
    model = args[2]
    users = tonumber(args[4])
+   kind = args[5] or "chat"
    questions = {}
    for line in io.lines(args[3]) do
       questions[#questions + 1] = line
@@ -30,9 +31,15 @@ end
 function request()
    headers["X-User-Id"] = string.format("bench-user-%03d", n % users)
    local text = questions[(n % #questions) + 1] .. " (request " .. n .. ")"
-   local body = '{"model":"' .. model .. '","max_tokens":256,"messages":['
-      .. '{"role":"system","content":"You are a helpful assistant."},'
-      .. '{"role":"user","content":"' .. text .. '"}]}'
+   local body
+   if kind == "embeddings" then
+      -- What the OpenAI SDKs send for embeddings.create(model=..., input=text).
+      body = '{"model":"' .. model .. '","input":"' .. text .. '","encoding_format":"base64"}'
+   else
+      body = '{"model":"' .. model .. '","max_tokens":256,"messages":['
+         .. '{"role":"system","content":"You are a helpful assistant."},'
+         .. '{"role":"user","content":"' .. text .. '"}]}'
+   end
    n = n + 1
    return wrk.format("POST", nil, headers, body)
 end

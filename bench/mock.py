@@ -2,16 +2,18 @@
 
 nginx cannot branch on the request body, so the plain answer and the stream live on two ports:
 point a model at `plain_base` for `stream: false` traffic and at `stream_base` for `stream: true`.
-Both answer POST /v1/chat/completions and POST /v1/responses (whatever the body) and GET
-/v1/models. The answers are
+Both answer POST /v1/chat/completions and POST /v1/responses (whatever the body), POST
+/v1/embeddings (one canned 1,536-dimension vector) and GET /v1/models. The answers are
 sent in one write with a Content-Length: the mock adds no think time, so the only latency in
 the benchmark is the proxy's own.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,22 @@ def sse_stream(pieces: int = 8) -> str:
     return "".join(events) + "data: [DONE]\n\n"
 
 
+#: text-embedding-3-small's size: the answer is as long as a real one.
+EMBEDDING_DIMENSIONS = 1536
+
+
+def embeddings() -> dict[str, object]:
+    """The canned embeddings answer: one vector, base64 float32, as the OpenAI SDKs ask."""
+    values = array("f", (((i * 37) % 101) / 101 - 0.5 for i in range(EMBEDDING_DIMENSIONS)))
+    vector = base64.b64encode(values.tobytes()).decode()
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+        "model": "mock-embedding",
+        "usage": {"prompt_tokens": 12, "total_tokens": 12},
+    }
+
+
 def response_object() -> dict[str, object]:
     """The canned non-streaming answer of the Responses API."""
     message = {
@@ -131,6 +149,15 @@ def _quote(text: str) -> str:
     return f"'{escaped}'"
 
 
+def _long_return(body: str, piece: int = 3000) -> str:
+    """``return 200 body;`` for a body longer than nginx's 4 KB limit on one parameter: the body
+    is set in pieces into variables, and returned as their concatenation."""
+    parts = [body[i : i + piece] for i in range(0, len(body), piece)]
+    sets = "".join(f"            set $part{i} {_quote(p)};\n" for i, p in enumerate(parts))
+    joined = "".join(f"$part{i}" for i in range(len(parts)))
+    return f'{sets}            return 200 "{joined}";'
+
+
 def _server(port: int, content_type: str, body: str, responses: str) -> str:
     models = {"object": "list", "data": [{"id": "mock", "object": "model", "owned_by": "bench"}]}
     return f"""
@@ -143,6 +170,10 @@ def _server(port: int, content_type: str, body: str, responses: str) -> str:
         location = /v1/responses {{
             default_type {content_type};
             return 200 {_quote(responses)};
+        }}
+        location = /v1/embeddings {{
+            default_type application/json;
+{_long_return(json.dumps(embeddings()))}
         }}
         location = /v1/models {{
             default_type application/json;

@@ -130,6 +130,7 @@ def _commands() -> dict[str, tuple[Callable[[argparse.Namespace], int], str]]:
 _DELEGATED = {
     "scaling": ("bench.scaling", "retrieval p50/p95 as the store grows to 1M memories"),
     "soak": ("bench.soak", "10 minutes of mixed traffic with memory and extraction on"),
+    "passthrough": ("bench.passthrough", "embeddings passed through beside a direct call"),
 }
 
 

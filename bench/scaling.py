@@ -67,7 +67,7 @@ DATA_DIR = WORK_DIR / "scaling"
 MEASURED_CORE, LOAD_CORE = 0, 1
 TENANT = "bench"
 #: Bump when the generator changes, so stale data directories are rebuilt.
-DATA_VERSION = "2"
+DATA_VERSION = "3"
 
 
 # -- building the stores ----------------------------------------------------------------------
@@ -112,7 +112,7 @@ def build_spread(users: int, per_user: int) -> Path:
     snapshots = Snapshots(directory / "snapshots")
     for user in range(have, users):
         index = build(synthetic.DIMENSION, 0, _items(user, per_user))
-        snapshots.save(spread_scope(user), index)
+        snapshots.save(spread_scope(user), index, synthetic.STORE_ID)
     _mark(directory, f"users={users}")
     return directory
 
@@ -124,7 +124,7 @@ def build_single(size: int) -> Path:
         return directory
     snapshots = Snapshots(directory / "snapshots")
     index = build(synthetic.DIMENSION, 0, _items(10_000_000 + size, size))
-    snapshots.save(single_scope(size), index)
+    snapshots.save(single_scope(size), index, synthetic.STORE_ID)
     _mark(directory, "single")
     return directory
 
@@ -208,6 +208,14 @@ async def _timed(awaitable: Any) -> tuple[Any, Timing]:
     return result, Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
+class _SyntheticStore(ChromaBackend):
+    """The gateway's backend, with the id the synthetic snapshots are recorded for (they come
+    from no Chroma store, and the probe must load them as a gateway loads its own)."""
+
+    def identity(self) -> str:
+        return synthetic.STORE_ID
+
+
 class Probe:
     """The gateway's memory stage over one store, built as ``gateway.context.service`` does."""
 
@@ -217,7 +225,7 @@ class Probe:
         # Memories embedded exactly, queries as configured: both as the gateway builds them.
         self.embedder = build_embedder(memory)
         self.query_embedder = build_query_embedder(memory, self.embedder)
-        backend = ChromaBackend(path=memory.store.path)
+        backend = _SyntheticStore(path=memory.store.path)
         if (data / "chroma").exists():
             backend.connect()  # at startup in the gateway, so not part of a cold load
         cache = CacheSettings(
@@ -300,7 +308,7 @@ def _snapshot_read(data: Path, scope: Scope) -> Timing:
     """Reading the snapshot into an index alone, the part of a cold load that grows with the
     user (the rest is a generation lookup and two thread hops)."""
     wall, cpu = time.perf_counter(), time.process_time()
-    index = Snapshots(data / "snapshots").load(scope, 0, synthetic.DIMENSION)
+    index = Snapshots(data / "snapshots").load(scope, 0, synthetic.DIMENSION, synthetic.STORE_ID)
     timing = Timing(time.perf_counter() - wall, time.process_time() - cpu)
     assert index is not None
     del index

@@ -19,6 +19,9 @@ import numpy.typing as npt
 from gateway.store.records import Memory
 
 DIMENSION = 384
+#: The store id the synthetic snapshots are recorded for (a snapshot names the store it was read
+#: from; these were read from none, so the scaling probe's backend answers with this id).
+STORE_ID = "bench-synthetic"
 #: Memories written together (one session) share a created_at and form a thread.
 SESSION_SIZE = 10
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)

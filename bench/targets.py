@@ -26,6 +26,8 @@ LITELLM_KEY = "sk-bench-key"  # LiteLLM insists master keys start with "sk-"
 GATEWAY_KEY = "bench-key"
 EMBEDDING_MODEL_DIR = procs.REPO_DIR.parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
 MEMORY_BUDGET_TOKENS = 1000
+#: The gateway's name for the mock's embedding model.
+EMBEDDING_MODEL = "mock-embedding"
 STARTUP_TIMEOUT_S = 180.0
 
 
@@ -199,6 +201,14 @@ def gateway_config(port: int, upstream: mock.Mock, store: Path | None) -> dict[s
                 "model": "openai/mock",
                 "api_base": upstream.stream_base,
                 "api_key": "dummy",
+            },
+            {
+                # Passed through (bench.passthrough): POST /v1/embeddings.
+                "name": EMBEDDING_MODEL,
+                "model": "openai/mock-embedding",
+                "api_base": upstream.plain_base,
+                "api_key": "dummy",
+                "timeout_s": 30,
             },
         ],
         "memory": memory,

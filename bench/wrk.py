@@ -38,6 +38,8 @@ class Load:
     api_key: str
     questions: Path
     users: int
+    #: ``chat`` (a chat completion) or ``embeddings`` (one text to embed).
+    kind: str = "chat"
 
 
 def run(load: Load, *, connections: int, duration_s: int, cpu: int) -> WrkResult:
@@ -50,7 +52,7 @@ def run(load: Load, *, connections: int, duration_s: int, cpu: int) -> WrkResult
     cmd = [
         *("taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s"),
         *("--timeout", "10s", "-s", str(LUA_SCRIPT), load.url, "--"),
-        *(load.api_key, load.model, str(load.questions), str(load.users)),
+        *(load.api_key, load.model, str(load.questions), str(load.users), load.kind),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

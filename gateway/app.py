@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.routing import Route as HTTPRoute
+from starlette.types import Receive, Scope, Send
 
 from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
@@ -46,6 +48,7 @@ from gateway.proxy.chat import ChatCompletions, NoMemory
 from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
 from gateway.proxy.messages import Messages
+from gateway.proxy.passthrough import Embeddings, PassThrough
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.types import ExchangeLog, Handoff, NoLearning
@@ -59,6 +62,7 @@ from gateway.upstream.anthropic import (
 from gateway.upstream.echo import Echo, MessagesEcho
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
+from gateway.upstream.relay import Relay
 from gateway.upstream.responses import responses_upstreams
 from gateway.upstream.routes import ModelRegistry, Route
 
@@ -78,6 +82,7 @@ class Services:
     chat: ChatCompletions
     responses: ChatCompletions
     messages: ChatCompletions
+    passthrough: PassThrough
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
@@ -139,7 +144,8 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     def count_failure(route: Route, error: UpstreamError) -> None:
         metrics.upstream_error(route.name, upstream_error_kind(error))
 
-    forwarder = Forwarder(await _build_upstreams(registry, stack), on_failure=count_failure)
+    upstreams = await _build_upstreams(registry, stack)
+    forwarder = Forwarder(upstreams, on_failure=count_failure)
     memory = None
     memory_api = None
     handoff: Handoff = NoLearning()
@@ -155,6 +161,8 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             memory.retriever,
             config.memory.categories,
             config.server.max_body_bytes,
+            timeout_s=config.memory.api.timeout_s,
+            max_json_depth=config.server.max_json_depth,
         )
         checks["memory_store"] = _store_check(memory)
         outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
@@ -165,6 +173,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             config.personalization,
             metrics,
             config.server.max_body_bytes,
+            max_json_depth=config.server.max_json_depth,
         )
         handoff = await start_learning(
             config, memory, registry, forwarder, metrics, stack, outcome_log.restated
@@ -187,6 +196,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             dialect=dialect,
             cohorts=cohorts,
             exchanges=exchanges,
+            max_json_depth=config.server.max_json_depth,
             **extra,
         )
 
@@ -194,8 +204,20 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
     responses = endpoint(RESPONSES, responses_forwarder)
     # Messages picks its upstreams itself; the forwarder lends it retries and fallbacks.
-    upstreams = _messages_upstreams(registry, stack)
-    messages = endpoint(ANTHROPIC, forwarder, Messages, upstreams=upstreams)
+    answering = _messages_upstreams(registry, stack)
+    messages = endpoint(ANTHROPIC, forwarder, Messages, upstreams=answering)
+    relay = Relay()
+    stack.push_async_callback(relay.close)
+    translator = upstreams.get("litellm")
+    passthrough = PassThrough(
+        authenticator=authenticator,
+        registry=registry,
+        relay=relay,
+        embeddings=translator if isinstance(translator, Embeddings) else None,
+        metrics=metrics,
+        max_body_bytes=config.server.max_body_bytes,
+        default_model=config.routing.default_model,
+    )
     return Services(
         config,
         authenticator,
@@ -203,6 +225,7 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         chat,
         responses,
         messages,
+        passthrough,
         metrics,
         memory,
         memory_api,
@@ -237,6 +260,35 @@ async def responses(request: Request) -> Response | StreamResponse:
 
 async def messages(request: Request) -> Response | StreamResponse:
     return await _services(request).messages(request)
+
+
+class _PassThroughApp:
+    """An ASGI app rather than a request handler: the answer is relayed, not returned."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["state"]["services"]
+        await services.passthrough(scope, receive, send)
+
+
+class PassThroughRoute(HTTPRoute):
+    """``/v1/{anything}``, tried last, for every method; it leaves alone the paths the gateway
+    owns outright (the memory API under ``/v1/users/``, the model list), where a wrong method
+    stays a 405 and a user id never reaches a provider."""
+
+    def __init__(self, owned: list[HTTPRoute]) -> None:
+        super().__init__("/v1/{rest:path}", _PassThroughApp(), methods=PASSTHROUGH_METHODS)
+        # Each owned route's fixed part: a whole path, or a prefix ending in "/".
+        self._owned = tuple({route.path.partition("{")[0] for route in owned})
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path: str = scope["path"]
+        for owned in self._owned:
+            if path == owned or (owned.endswith("/") and path.startswith(owned)):
+                return Match.NONE, {}
+        return super().matches(scope)
+
+
+PASSTHROUGH_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def list_models(request: Request) -> Response:
@@ -313,7 +365,9 @@ ANTHROPIC_PATHS = frozenset({"/v1/messages"})
 
 
 def _anthropic(request: Request) -> bool:
-    return request.url.path in ANTHROPIC_PATHS
+    # Anthropic's SDK also calls paths below it (count_tokens, batches), passed through.
+    path = request.url.path
+    return path in ANTHROPIC_PATHS or path.startswith(tuple(f"{p}/" for p in ANTHROPIC_PATHS))
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -349,21 +403,26 @@ def create_app(config: GatewayConfig) -> Starlette:
             log.info("gateway ready: %d models", len(services.registry.names()))
             yield {"services": services, METRICS_STATE: services.metrics}
 
-    routes = [
-        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
-        HTTPRoute("/v1/responses", responses, methods=["POST"]),
-        HTTPRoute("/v1/messages", messages, methods=["POST"]),
+    owned: list[HTTPRoute] = [
         HTTPRoute("/v1/models", list_models, methods=["GET"]),
         HTTPRoute("/v1/feedback", feedback, methods=["POST"]),
-        HTTPRoute("/healthz", healthz, methods=["GET"]),
-        HTTPRoute("/readyz", readyz, methods=["GET"]),
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")
             for path, name, method in MEMORY_ROUTES
         ),
     ]
+    routes: list[BaseRoute] = [
+        HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+        HTTPRoute("/v1/responses", responses, methods=["POST"]),
+        HTTPRoute("/v1/messages", messages, methods=["POST"]),
+        HTTPRoute("/healthz", healthz, methods=["GET"]),
+        HTTPRoute("/readyz", readyz, methods=["GET"]),
+        *owned,
+    ]
     if config.metrics.enabled:
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
+    # Last: whatever the routes above do not serve goes to the provider.
+    routes.append(PassThroughRoute(owned))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -56,6 +56,22 @@ class ServerConfig(_Section):
     access_log: bool = False
     #: How long a graceful shutdown may take (in-flight requests, extraction drain).
     shutdown_timeout_s: PositiveFloat = 10.0
+    #: The deepest a JSON body may nest arrays and objects; deeper is a 400. (orjson cannot
+    #: write values nested deeper than 254 levels, hence the ceiling.)
+    max_json_depth: int = Field(64, ge=2, le=200)
+    #: A request's line and headers must arrive whole within this many seconds of their first
+    #: byte, or of the connection opening; else 408 and the connection is closed.
+    header_timeout_s: PositiveFloat = 10.0
+    #: A request body may pause this long between two reads before the connection is cut (408).
+    body_timeout_s: PositiveFloat = 30.0
+    #: An idle keep-alive connection is closed after this many seconds.
+    keep_alive_timeout_s: int = Field(5, ge=1)
+    #: The request line and headers together, in bytes; beyond it 431 (414 for the URL alone).
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    #: Headers one request may carry; beyond it 431.
+    max_headers: int = Field(100, ge=8, le=10_000)
+    #: Open connections per worker process; a request on a connection beyond it gets 503.
+    max_connections: int = Field(1000, ge=1)
 
 
 class ApiKey(_Section):
@@ -123,7 +139,9 @@ class StoreConfig(_Section):
     #: owns and stops, at low CPU priority; or ``gateway``, inside the gateway's own process,
     #: where each write stalls every request for ~10-60 ms (see the learning page).
     runs_in: Literal["child", "gateway"] = "child"
-    #: The gateway's own local state: extraction journal, store generations, snapshots.
+    #: The gateway's own local state: extraction journal, store generations, snapshots. It is
+    #: recorded for one store: at start, state recorded for another store (or for one since
+    #: wiped) is discarded, with a warning.
     state_dir: Path = Path("./data/state")
 
 
@@ -202,10 +220,18 @@ DEFAULT_PRIORITIES: Mapping[str, int] = {
 }
 
 
+class MemoryApiConfig(_Section):
+    #: The most a memory API call may take; past it the answer is 503 ``store_unavailable``,
+    #: even while the store hangs. An erase also waits for the store's files to be purged
+    #: (see the learning page, Erasing a user's data).
+    timeout_s: PositiveFloat = 5.0
+
+
 class MemoryConfig(_Section):
     #: ``false``: no retrieval, no injection, no learning, no memory API.
     enabled: bool = True
     store: StoreConfig = StoreConfig()
+    api: MemoryApiConfig = MemoryApiConfig()
     embedding: EmbeddingConfig = EmbeddingConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     cache: CacheConfig = CacheConfig()
@@ -383,6 +409,14 @@ class MetricsConfig(_Section):
     multiprocess_dir: Path | None = None
 
 
+class RoutingConfig(_Section):
+    """Where requests go when they do not name a model themselves."""
+
+    #: The model whose provider serves pass-through requests that name none (``GET /v1/files``,
+    #: a file upload, a batch); unset, such requests answer 400.
+    default_model: Name | None = None
+
+
 class GatewayConfig(_Section):
     """The whole configuration. Build it with ``load_config``."""
 
@@ -395,6 +429,7 @@ class GatewayConfig(_Section):
     extraction: ExtractionConfig = ExtractionConfig()
     metrics: MetricsConfig = MetricsConfig()
     personalization: PersonalizationConfig = PersonalizationConfig()
+    routing: RoutingConfig = RoutingConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -408,6 +443,9 @@ class GatewayConfig(_Section):
                     raise ValueError(
                         f"models[{index}].fallbacks: '{fallback}' is not another configured model"
                     )
+        default = self.routing.default_model
+        if default is not None and default not in names:
+            raise ValueError(f"routing.default_model: '{default}' is not a configured model name")
         model = self.extraction.model
         if self.extraction.enabled and model is not None and model not in names:
             raise ValueError(f"extraction.model: '{model}' is not a configured model name")

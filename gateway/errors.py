@@ -11,6 +11,9 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   ├── ModelNotFound
     │   └── MemoryNotFound
     ├── PayloadTooLarge               413 invalid_request_error
+    ├── RequestTimeout                408 invalid_request_error   (headers or body too slow)
+    ├── HeadersTooLarge               431 invalid_request_error   (too many or too large)
+    │   └── URLTooLong                414
     ├── UpstreamError                 502 upstream_error          (the provider failed us)
     │   ├── UpstreamUnavailable       502 (connection refused, reset, the provider's 5xx)
     │   ├── ProviderKeyRejected       502 provider_key_rejected   (the provider refused our key)
@@ -18,6 +21,7 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     │   ├── UpstreamTimeout           504 timeout_error
     │   └── UpstreamStatus            the provider's own 4xx / 429, passed on with its body
     ├── StoreUnavailable              503 service_unavailable     (memory store down)
+    ├── ServerBusy                    503 service_unavailable     (at server.max_connections)
     ├── EmbeddingError                503 service_unavailable     (no vectors to be had)
     │   ├── EmbeddingModelUnavailable     the local model's files cannot be found or fetched
     │   └── EmbeddingProviderError        the provider call failed or returned unusable vectors
@@ -40,7 +44,11 @@ A few plain ``Exception`` classes are signals inside one part, raised and caught
 answered: ``BadLine`` (``gateway.api.importer``: a line to skip), ``ConnectionFailed``
 (``gateway.upstream.http1``: becomes ``UpstreamUnavailable``), ``InvalidExtraction``
 (``gateway.learning.extractor``), ``Retry`` and ``GiveUp`` (``gateway.learning.pipeline``: what a
-worker does with a failed job).
+worker does with a failed job), ``_HugeInteger`` (``gateway.proxy.request``: a number beyond 64
+bits), ``_Refused`` (``gateway.connection``: stops the HTTP parser once a request is refused).
+
+The errors raised below the application (a malformed request line, a slow or oversized head, a
+connection beyond the limit) are answered by ``gateway.connection`` with the same bodies.
 """
 
 from __future__ import annotations
@@ -108,6 +116,23 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class RequestTimeout(GatewayError):
+    status_code = 408
+    error_type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    error_type = "invalid_request_error"
+    code = "headers_too_large"
+
+
+class URLTooLong(HeadersTooLarge):
+    status_code = 414
+    code = "url_too_long"
 
 
 class UpstreamError(GatewayError):
@@ -181,6 +206,17 @@ class StoreUnavailable(GatewayError):
     status_code = 503
     error_type = "service_unavailable"
     code = "store_unavailable"
+
+
+class ServerBusy(GatewayError):
+    """The server holds as many connections as it may; the client should come back shortly."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "too_many_connections"
+
+    def headers(self) -> Mapping[str, str]:
+        return {"retry-after": "1"}
 
 
 class EmbeddingError(GatewayError):

@@ -22,6 +22,7 @@ from gateway.config import (
     load_worker_config,
     with_metrics_dir,
 )
+from gateway.connection import LimitedHTTP
 from gateway.observability import tune_collector
 from gateway.observability.multiprocess import shared_directory
 
@@ -46,7 +47,8 @@ def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None
         "log_level": server.log_level,
         "access_log": server.access_log,
         "timeout_graceful_shutdown": int(server.shutdown_timeout_s),
-        "http": "httptools",
+        # httptools, held to the server.* limits; answers its refusals in the OpenAI shape.
+        "http": LimitedHTTP(server),
         "loop": "uvloop",
         "lifespan": "on",
         "server_header": False,

@@ -10,12 +10,13 @@ tokenizer provably cannot merge across the join between two of them (see ``_join
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
-import threading
+import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from functools import cache, lru_cache
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from functools import cache
 from pathlib import Path
 
 import tiktoken
@@ -70,6 +71,8 @@ _O200K_PATTERN = "|".join(
     ]
 )
 _ANALYSED_PATTERNS = frozenset({_CL100K_PATTERN, _O200K_PATTERN})
+#: Keys the digests, so a remembered count cannot confirm a guessed text outside this process.
+_DIGEST_KEY = secrets.token_bytes(16)
 #: Texts whose counts are remembered by digest (a conversation's messages, across its turns).
 _REMEMBERED_TEXTS = 8192
 
@@ -125,17 +128,15 @@ class TokenCounter:
 
 @cache
 def _cached_counter(name: str) -> Callable[[str], int]:
-    encoding = get_encoding(name)
-
     # The same notes are counted on every request of their user; encoding one costs ~20 us.
     # Room for a line per memory the default index cache holds (200,000): users come round in
     # turn, and an LRU smaller than the lines they cycle through hits almost never (65,536
-    # entries under 100 users x 1,000 memories cost ~2 ms a request).
-    @lru_cache(maxsize=262_144)
-    def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    return count
+    # entries under 100 users x 1,000 memories cost ~2 ms a request). Keyed by Python's own
+    # string hash (SipHash, with a key random per process): the cache keeps no memory text
+    # alive past its erasure, at ~0.5 us a line, lookup included, where a 128-bit digest alone
+    # costs ~2 us here. Two of the 262,144 lines sharing a 64-bit hash (odds ~1e-9) would
+    # share a count.
+    return _DigestCounts(get_encoding(name), 262_144, hash).count
 
 
 def _joins_cleanly(before: str, after: str) -> bool:
@@ -170,33 +171,48 @@ def _splits_at_clean_joins(name: str) -> bool:
     return getattr(get_encoding(name), "_pat_str", None) in _ANALYSED_PATTERNS
 
 
-class _DigestCounts:
-    """Token counts remembered by a 128-bit digest of the text, the least recently used
-    forgotten first; safe to share between threads (long prompts are counted on a worker)."""
+def _keyed_digest(text: str) -> bytes:
+    """128 bits of a long text, keyed by this process's secret."""
+    # surrogatepass: a JSON body can carry lone surrogates; the digest must still tell texts
+    # apart.
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16, key=_DIGEST_KEY).digest()
 
-    def __init__(self, encoding: tiktoken.Encoding, size: int) -> None:
+
+class _DigestCounts:
+    """Token counts remembered by a digest of the text (never the text), the least recently
+    used forgotten first.
+
+    Shared between threads (long prompts are counted on a worker) without a lock, which would
+    cost more than the lookup here: each OrderedDict operation is atomic, and a race between
+    two of them costs at most a recount or an early eviction."""
+
+    def __init__(
+        self, encoding: tiktoken.Encoding, size: int, digest: Callable[[str], Hashable]
+    ) -> None:
         self._encoding = encoding
         self._size = size
-        self._counts: OrderedDict[bytes, int] = OrderedDict()
-        self._lock = threading.Lock()
+        self._digest = digest
+        self._counts: OrderedDict[Hashable, int] = OrderedDict()
 
     def count(self, text: str) -> int:
-        # surrogatepass: a JSON body can carry lone surrogates; the digest must still tell
-        # texts apart.
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        with self._lock:
-            known = self._counts.get(key)
-            if known is not None:
-                self._counts.move_to_end(key)
-                return known
+        key = self._digest(text)
+        counts = self._counts
+        known = counts.get(key)
+        if known is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would cost more than the lookup
+                counts.move_to_end(key)
+            except KeyError:  # evicted by another thread meanwhile
+                pass
+            return known
         tokens = len(self._encoding.encode(text, disallowed_special=()))
-        with self._lock:
-            self._counts[key] = tokens
-            if len(self._counts) > self._size:
-                self._counts.popitem(last=False)
+        counts[key] = tokens
+        if len(counts) > self._size:
+            with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
+                counts.popitem(last=False)
         return tokens
 
 
 @cache
 def _remembered_counts(name: str) -> _DigestCounts:
-    return _DigestCounts(get_encoding(name), _REMEMBERED_TEXTS)
+    return _DigestCounts(get_encoding(name), _REMEMBERED_TEXTS, _keyed_digest)

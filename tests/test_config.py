@@ -121,6 +121,8 @@ def test_model_entries_are_checked() -> None:
         )
     with pytest.raises(ConfigError, match=r"extraction\.model: 'nope'"):
         parse_config(MINIMAL + "extraction: {model: nope}", env)
+    with pytest.raises(ConfigError, match=r"routing\.default_model: 'nope'"):
+        parse_config(MINIMAL + "routing: {default_model: nope}", env)
 
 
 def test_secrets_are_not_echoed_in_errors() -> None:

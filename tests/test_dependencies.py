@@ -85,6 +85,8 @@ def third_party_imports(*folders: str) -> set[str]:
         name
         for folder in folders
         for path in (ROOT / folder).rglob("*.py")
+        # Hidden folders hold scratch files, such as the benchmark's LiteLLM virtualenv.
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
         for name in _imports_in(ast.parse(path.read_text(encoding="utf-8")))
     }
     return found - set(sys.stdlib_module_names) - FIRST_PARTY

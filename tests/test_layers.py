@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
-    ("app",),
+    ("app", "connection"),
     ("server",),
     ("cli",),
     ("__main__",),

@@ -9,7 +9,13 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.tokens import TokenCounter, _DigestCounts, _splits_at_clean_joins, get_encoding
+from gateway.tokens import (
+    TokenCounter,
+    _DigestCounts,
+    _keyed_digest,
+    _splits_at_clean_joins,
+    get_encoding,
+)
 
 MODELS = pytest.mark.parametrize(
     ("model", "encoding"), [("gpt-4o", "o200k_base"), ("gpt-3.5-turbo", "cl100k_base")]
@@ -84,8 +90,21 @@ def test_every_unicode_whitespace_is_a_python_space() -> None:
 
 
 def test_remembered_counts_forget_the_least_recently_used() -> None:
-    counts = _DigestCounts(get_encoding("o200k_base"), size=2)
+    counts = _DigestCounts(get_encoding("o200k_base"), 2, _keyed_digest)
     for text in ("one two", "three", "one two", "four five six"):
         assert counts.count(text) == exact("o200k_base", text)
     assert len(counts._counts) == 2
     assert counts.count("three") == exact("o200k_base", "three")
+
+
+def test_the_line_cache_holds_digests_not_texts() -> None:
+    # Breach 2 of issue 16: the cache held up to 262,144 memory texts, past their erasure.
+    counter = TokenCounter("gpt-4o")
+    marker = "zq-erasure-marker-7731 likes sailing\n"
+    assert counter.count_line(marker) == exact("o200k_base", marker)
+    cache = counter._count.__self__  # type: ignore[attr-defined]
+    assert isinstance(cache, _DigestCounts)
+    keys = list(cache._counts)
+    assert keys and all(isinstance(key, int) for key in keys)
+    assert not any(isinstance(key, str | bytes) for key in keys)
+    assert counter.count_line(marker) == exact("o200k_base", marker)

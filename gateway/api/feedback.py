@@ -22,7 +22,7 @@ from gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from gateway.learning.outcomes import Outcomes
 from gateway.observability import Metrics
 from gateway.proxy.auth import Authenticator
-from gateway.proxy.request import parse_json_object, read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
 
 RATINGS = ("up", "down")
 MAX_ID_CHARS = 256
@@ -37,6 +37,7 @@ class FeedbackAPI:
         settings: PersonalizationConfig,
         metrics: Metrics,
         max_body_bytes: int,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._auth = authenticator
         self._outcomes = outcomes
@@ -44,10 +45,12 @@ class FeedbackAPI:
         self._reasons = settings.feedback_reasons
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
 
     async def __call__(self, request: Request) -> Response:
         tenant = self._auth.authenticate(request.headers).tenant
-        body = parse_json_object(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        body = parse_json_object(raw, self._max_json_depth)
         exchange_id, rating, score, reason = self._parse(body)
         try:
             found = self._outcomes.find(tenant, exchange_id, time.time() - self._window_s)

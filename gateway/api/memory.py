@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.context.retrieval import Retriever
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, StoreUnavailable
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import check_user_id
-from gateway.proxy.request import parse_json_object, read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
 from gateway.store.ranking import Mode
 from gateway.store.records import Memory, Scope, utcnow
 from gateway.store.store import MemoryStore, NewMemory
@@ -27,6 +28,7 @@ MAX_PAGE = 1000
 DEFAULT_CATEGORY = "fact"
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 class MemoryAPI:
@@ -37,12 +39,17 @@ class MemoryAPI:
         retriever: Retriever,
         categories: Mapping[str, int],
         max_body_bytes: int,
+        *,
+        timeout_s: float,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._auth = authenticator
+        self._timeout_s = timeout_s
         self._store = store
         self._retriever = retriever
         self._categories = categories
         self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
 
     def _scope(self, request: Request) -> Scope:
         principal = self._auth.authenticate(request.headers)
@@ -50,7 +57,19 @@ class MemoryAPI:
         return Scope(principal.tenant, user)
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        return parse_json_object(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        return parse_json_object(raw, self._max_json_depth)
+
+    async def _in_time(self, call: Awaitable[T]) -> T:
+        """``call``'s result, or ``StoreUnavailable`` once the deadline has passed: a hung
+        store must not hang the API. Abandoning the call releases the user's lock."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await call
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"The memory store did not answer within {self._timeout_s:g} s."
+            ) from None
 
     async def list(self, request: Request) -> Response:
         scope = self._scope(request)
@@ -61,7 +80,8 @@ class MemoryAPI:
             raise InvalidRequest(
                 "Invalid 'status': expected active, superseded, pending or all.", param="status"
             )
-        memories = [m for m in await self._store.all(scope) if status in ("all", m.status)]
+        stored = await self._in_time(self._store.all(scope))
+        memories = [m for m in stored if status in ("all", m.status)]
         memories.reverse()  # newest first
         page = memories[offset : offset + limit]
         return _json(
@@ -89,10 +109,16 @@ class MemoryAPI:
                     param="memories",
                 )
             new = [self._new(item, f"memories[{i}].") for i, item in enumerate(items)]
-            stored = await self._store.add(scope, new)
+            stored = await self._add(scope, new)
             return _json({"object": "list", "data": [m.public() for m in stored]}, 201)
-        [stored_one] = await self._store.add(scope, [self._new(body, "")])
+        [stored_one] = await self._add(scope, [self._new(body, "")])
         return _json(stored_one.public(), 201)
+
+    async def _add(self, scope: Scope, new: Sequence[NewMemory]) -> Sequence[Memory]:
+        # Embedding 1,000 memories takes seconds of CPU (~5.5 s here): it is not the store's
+        # answer the deadline waits for, so it comes first.
+        vectors = await self._store.embed(new)
+        return await self._in_time(self._store.add(scope, new, vectors))
 
     async def search(self, request: Request) -> Response:
         scope = self._scope(request)
@@ -106,7 +132,9 @@ class MemoryAPI:
         mode = body.get("mode", "hybrid")
         if mode not in ("hybrid", "dense"):
             raise InvalidRequest("Invalid 'mode': expected hybrid or dense.", param="mode")
-        hits = await self._retriever.search(scope, query, mode=_mode(mode), limit=limit)
+        hits = await self._in_time(
+            self._retriever.search(scope, query, mode=_mode(mode), limit=limit)
+        )
         data = [
             {
                 "memory": hit.memory.public(),
@@ -120,7 +148,8 @@ class MemoryAPI:
 
     async def get(self, request: Request) -> Response:
         scope = self._scope(request)
-        return _json((await self._store.get(scope, request.path_params["memory_id"])).public())
+        memory = await self._in_time(self._store.get(scope, request.path_params["memory_id"]))
+        return _json(memory.public())
 
     async def patch(self, request: Request) -> Response:
         scope = self._scope(request)
@@ -142,25 +171,27 @@ class MemoryAPI:
             changes["metadata"] = _metadata(body["metadata"], "metadata")
         if "created_at" in body:
             changes["created_at"] = _timestamp(body["created_at"], "created_at")
-        updated = await self._store.update(
-            scope, request.path_params["memory_id"], lambda m: _changed(m, changes)
+        updated = await self._in_time(
+            self._store.update(
+                scope, request.path_params["memory_id"], lambda m: _changed(m, changes)
+            )
         )
         return _json(updated.public())
 
     async def delete(self, request: Request) -> Response:
         scope = self._scope(request)
         memory_id = request.path_params["memory_id"]
-        await self._store.delete(scope, memory_id)
+        await self._in_time(self._store.delete(scope, memory_id))
         return _json({"id": memory_id, "object": "memory.deleted", "deleted": True})
 
     async def erase(self, request: Request) -> Response:
         scope = self._scope(request)
-        count = await self._store.erase(scope)
+        count = await self._in_time(self._store.erase(scope))
         return _json({"object": "user.memories.deleted", "deleted": count})
 
     async def export(self, request: Request) -> Response:
         scope = self._scope(request)
-        memories = await self._store.all(scope)
+        memories = await self._in_time(self._store.all(scope))
         return _json(
             {
                 "object": "user.memories.export",
@@ -215,7 +246,12 @@ def _changed(memory: Memory, changes: Mapping[str, Any]) -> Memory:
 def _metadata(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"Invalid '{param}': expected an object.", param=param)
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        # Nested deeper than orjson can write; the body's depth limit normally stops it first.
+        raise InvalidRequest(f"Invalid '{param}': nested too deeply.", param=param) from None
+    if size > MAX_METADATA_BYTES:
         raise InvalidRequest(
             f"Invalid '{param}': larger than {MAX_METADATA_BYTES} bytes as JSON.", param=param
         )

@@ -16,6 +16,7 @@ deadline can fire while it runs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -75,7 +76,7 @@ class Retriever:
         self._timeout_s = timeout_s
         self._expiry_s = {k: v * 86_400.0 for k, v in (expiry_days or {}).items()}
         # Retries and regenerations repeat the same question; embedding it again is pure waste.
-        self._vectors: OrderedDict[str, Vector] = OrderedDict()
+        self._vectors: OrderedDict[bytes, Vector] = OrderedDict()
         self._thread_search_from = thread_search_from
         # One thread: large rankings wait for each other rather than take every core, and one
         # whose caller has given up is dropped before it starts.
@@ -167,15 +168,22 @@ class Retriever:
     def close(self) -> None:
         self._ranker.shutdown(wait=False, cancel_futures=True)
 
+    async def forget(self, scope: Scope) -> None:
+        """Drop the remembered query vectors (an erase): they are not filed by user, and a
+        vector is a trace of its question."""
+        self._vectors.clear()
+
     async def _vector(self, query: str) -> Vector:
-        vector = self._vectors.get(query)
+        # By digest: the cache holds no user's words.
+        key = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        vector = self._vectors.get(key)
         if vector is None:
             vector = (await self._embedder.embed([query]))[0]
-            self._vectors[query] = vector
+            self._vectors[key] = vector
             if len(self._vectors) > _QUERY_CACHE_SIZE:
                 self._vectors.popitem(last=False)
         else:
-            self._vectors.move_to_end(query)
+            self._vectors.move_to_end(key)
         return vector
 
     def _unexpired(self, hits: list[Hit]) -> list[Hit]:

@@ -8,6 +8,7 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from gateway._litellm import load_litellm
 from gateway.config import GatewayConfig, MemoryConfig
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
@@ -38,6 +39,9 @@ def build_embedder(config: MemoryConfig) -> Embedder:
         assert settings.model is not None
         assert settings.dimension is not None
         key = settings.api_key.get_secret_value() if settings.api_key else None
+        # Imported now (startup calls this on a thread): a memory API call must not spend its
+        # deadline, memory.api.timeout_s, on an import that takes seconds.
+        load_litellm()
         return LiteLLMEmbedder(
             settings.model, dimension=settings.dimension, api_key=key, api_base=settings.api_base
         )
@@ -67,15 +71,22 @@ async def start_memory(
     if query_embedder is not embedder:
         stack.callback(query_embedder.close)
     remote = memory.store.url is not None
-    backend = ChromaBackend(path=memory.store.path, url=await _store_url(memory, metrics, stack))
-    try:
-        await asyncio.to_thread(backend.connect)
-    except StoreUnavailable:
-        # Serve anyway: retrieval degrades and /readyz says why until the store is back.
-        log.warning("memory store unreachable at startup; will retry on use")
+    backend = ChromaBackend(
+        path=memory.store.path,
+        url=await _store_url(memory, metrics, stack),
+        owned=None if remote else memory.store.path,
+    )
     cache = cache_settings(config, remote=remote)
     store = MemoryStore(backend, embedder, Generations(memory.store.state_dir / STATE_DB), cache)
     stack.push_async_callback(store.close)
+    try:
+        async with asyncio.timeout(memory.api.timeout_s):
+            await asyncio.to_thread(backend.connect)
+            await store.identify()
+    except (StoreUnavailable, TimeoutError):
+        # Serve anyway: retrieval degrades and /readyz says why until the store is back; the
+        # state directory is checked against the store before its first use.
+        log.warning("memory store unreachable at startup; will retry on use")
     if cache.snapshots is not None:
         flusher = asyncio.create_task(store.run_flusher(memory.cache.snapshot_interval_s))
         stack.push_async_callback(_cancel, flusher)
@@ -87,6 +98,7 @@ async def start_memory(
         expiry_days=memory.expiry_days,
     )
     stack.callback(retriever.close)
+    store.before_erase(retriever.forget)
     context = MemoryContext(config, retriever, metrics)
     return MemoryServices(store, embedder, retriever, context)
 

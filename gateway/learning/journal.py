@@ -18,7 +18,9 @@ names its owner (``pid:nonce``), and a process starting up releases the leases a
 jobs of owners that are no longer running, so a job of a killed process is picked up at once.
 
 Two connections: one for the request path (it never checkpoints, so a request never waits for
-an fsync), one for the workers, used from a single thread, which checkpoints as it goes.
+an fsync), one for the workers, used from a single thread, which checkpoints as it goes. Its
+checkpoints truncate the WAL (every housekeeping round, and after an erase): a finished job's
+exchange is zeroed in the database by ``secure_delete`` and must not linger in old WAL frames.
 """
 
 from __future__ import annotations
@@ -235,6 +237,9 @@ class Journal:
             except BaseException:
                 self._worker.execute("ROLLBACK")
                 raise
+            # The deleted rows are zeroed in the database (secure_delete), but the WAL still
+            # holds the frames that wrote them until it is truncated.
+            self._truncate_wal()
         return int(deleted)
 
     def erased_after(self, scope: Scope, moment: float) -> bool:
@@ -245,8 +250,18 @@ class Journal:
         return bool(rows)
 
     def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it, so the exchanges of finished jobs
+        do not stay on disk in old WAL frames (a graceful shutdown does the same)."""
         with self._worker_lock:
-            self._worker.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._truncate_wal()
+
+    def _truncate_wal(self) -> None:
+        # Copied first without blocking writers, so the truncation alone holds off the request
+        # path's inserts (~5 ms here, against ~17 ms for a TRUNCATE that copies too); an empty
+        # WAL costs nothing. Busy (a reader in another process) leaves it for the next call.
+        _, frames, _ = self._worker.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > 0:
+            self._worker.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)

@@ -37,6 +37,38 @@ RESTATED_CAUSES = frozenset({"retrieval_miss", "ignored", "holdout"})
 #: ``POST /v1/feedback``: a thumb, or a score from 1 to 5.
 FEEDBACK_RATINGS = frozenset({"up", "down", "1", "2", "3", "4", "5"})
 
+#: Pass-through endpoints by the path below ``/v1/``: the first two segments when listed here,
+#: else the first; anything else is ``other``.
+PASSTHROUGH_ENDPOINTS = frozenset(
+    {
+        "embeddings",
+        "moderations",
+        "completions",
+        "audio/transcriptions",
+        "audio/translations",
+        "audio/speech",
+        "audio",
+        "images/generations",
+        "images/edits",
+        "images/variations",
+        "images",
+        "files",
+        "uploads",
+        "batches",
+        "fine_tuning",
+        "models",
+        "chat",
+        "responses",
+        "vector_stores",
+        "assistants",
+        "threads",
+        "realtime",
+        "containers",
+        "conversations",
+        "evals",
+    }
+)
+
 #: A provider label is a litellm provider prefix (``openai``, ``hosted_vllm``) or a protocol.
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: Distinct provider values kept per process; the configuration has far fewer.
@@ -73,3 +105,12 @@ def upstream_error_kind(error: UpstreamError) -> str:
     if isinstance(error, ProviderKeyMissing | ProviderKeyRejected):
         return "auth"
     return "connection"
+
+
+def endpoint_label(path: str) -> str:
+    """The bounded ``endpoint`` label of a pass-through path (``/v1/audio/speech``)."""
+    segments = path.removeprefix("/v1/").split("/", 2)
+    two = "/".join(segments[:2])
+    if two in PASSTHROUGH_ENDPOINTS:
+        return two
+    return bounded(segments[0], PASSTHROUGH_ENDPOINTS)

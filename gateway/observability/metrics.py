@@ -27,6 +27,7 @@ from gateway.observability.labels import (
     MAX_PROVIDERS,
     OTHER,
     OVERHEAD_STAGES,
+    PASSTHROUGH_ENDPOINTS,
     RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
@@ -84,6 +85,7 @@ class Metrics:
         self._build_extraction(target)
         self._build_personalization(target)
         self._build_runtime(target)
+        self._build_passthrough(target, models)
 
     def _build_traffic(self, registry: CollectorRegistry | None, models: list[str]) -> None:
         self._in_flight = Gauge(
@@ -309,6 +311,26 @@ class Metrics:
         )
         self._gc_pauses = [family.labels(generation) for generation in GC_GENERATIONS]
 
+    def _build_passthrough(self, registry: CollectorRegistry | None, models: list[str]) -> None:
+        self._passthrough_family = Counter(
+            "gateway_passthrough_requests_total",
+            "Requests to endpoints the gateway passes through to the provider untouched "
+            "(embeddings, audio, files, ...), by endpoint, model and HTTP status.",
+            ["endpoint", "model", "status_code"],
+            registry=registry,
+        )
+        self._passthrough: dict[tuple[str, str, int], Counter] = {}
+        self._passthrough_seconds = _singles(
+            _histogram(
+                "gateway_passthrough_duration_seconds",
+                "Time from a pass-through request to the last byte of its answer.",
+                ["endpoint"],
+                REQUEST_BUCKETS,
+                registry,
+            ),
+            PASSTHROUGH_ENDPOINTS,
+        )
+
     # Requests -------------------------------------------------------------------------------
 
     def request_started(self) -> None:
@@ -329,6 +351,19 @@ class Metrics:
         if code != OTHER:  # cache only bounded keys
             self._requests[label, status, stream] = counter
         return counter
+
+    def passthrough(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        """A pass-through request has ended; ``endpoint`` is a label from ``endpoint_label``."""
+        endpoint = endpoint if endpoint in PASSTHROUGH_ENDPOINTS else OTHER
+        label = self._models.get(model, OTHER)
+        counter = self._passthrough.get((endpoint, label, status))
+        if counter is None:
+            code = status_label(status)
+            counter = self._passthrough_family.labels(endpoint, label, code)
+            if code != OTHER:
+                self._passthrough[endpoint, label, status] = counter
+        counter.inc()
+        self._passthrough_seconds[endpoint].observe(seconds)
 
     def upstream(self, model: str, provider: str, seconds: float) -> None:
         label = self._models.get(model, OTHER)

@@ -21,7 +21,7 @@ from gateway.proxy.auth import Authenticator
 from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect, answer_id
 from gateway.proxy.identity import resolve_identity
-from gateway.proxy.request import read_body
+from gateway.proxy.request import MAX_JSON_DEPTH, check_depth, read_body
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import (
     ChatRequest,
@@ -83,6 +83,7 @@ class ChatCompletions:
         cohorts: Cohorts | None = None,
         exchanges: ExchangeLog | None = None,
         dialect: Dialect = CHAT,
+        max_json_depth: int = MAX_JSON_DEPTH,
     ) -> None:
         self._cohorts = cohorts
         self._exchanges = exchanges or NoExchangeLog()
@@ -94,12 +95,15 @@ class ChatCompletions:
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
         self._dialect = dialect
+        self._max_json_depth = max_json_depth
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
         principal = self._auth.authenticate(request.headers)
         authenticated = time.perf_counter()
-        chat = self._dialect.parse(await read_body(request, self._max_body_bytes))
+        raw = await read_body(request, self._max_body_bytes)
+        check_depth(raw, self._max_json_depth)
+        chat = self._dialect.parse(raw)
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
         identity = resolve_identity(request.headers, chat.user, principal.tenant)

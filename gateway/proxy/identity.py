@@ -1,8 +1,9 @@
 """Stage 3: who the memories belong to, and what the caller allows us to do with them.
 
 Tenant = the gateway key's tenant. User = the ``X-User-Id`` header, else the body's ``user`` field
-(which OpenAI clients already send). ``X-Memory: on | read-only | off`` chooses per request;
-``X-Context-Budget: <tokens>`` and ``X-Retrieval-Mode: hybrid | dense | lexical`` tune one request.
+(which OpenAI clients already send); an empty value in either counts as absent.
+``X-Memory: on | read-only | off`` chooses per request; ``X-Context-Budget: <tokens>`` and
+``X-Retrieval-Mode: hybrid | dense | lexical`` tune one request.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
             "Invalid 'X-Memory' header: expected one of on, read-only, off.", param="X-Memory"
         )
     header_user = headers.get("x-user-id")
-    if header_user is not None:
+    # An empty value names nobody, in the header as in the body: the request goes on unscoped.
+    if header_user:
         user: str | None = check_user_id(_utf8(header_user), "X-User-Id")
     elif body_user is not None:
         user = check_user_id(body_user, "user")

@@ -3,6 +3,7 @@
 Streamed bytes are written to the client the moment they arrive (never re-framed, never
 buffered). A tap parses a copy of the server-sent events to learn the reply's text, usage and
 time to first token. A client that disconnects cancels the upstream call at once.
+``RelayResponse`` does the same, untapped, for answers of any media type (pass-through).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import INTERNAL_ERROR_BODY, GatewayError
 from gateway.upstream import ReplyStream
+from gateway.upstream.relay import RelayedStream
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,12 @@ class StreamResponse:
                 self._on_abort("disconnect", self.tap)
             group.cancel_scope.cancel()
 
+    async def _read_whole(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self._stream])
+        finally:
+            await self._stream.aclose()
+
     async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
         try:
             async for chunk in self._stream:
@@ -164,3 +172,56 @@ async def _send_event(send: Send, event: bytes) -> None:
 async def _wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+#: Answers declared this small are read whole and sent in one piece: no stream to watch.
+WHOLE_ANSWER_BYTES = 256 * 1024
+
+
+class RelayResponse:
+    """An ASGI response that relays any answer (JSON, audio, a file) as its bytes arrive.
+
+    Nothing is parsed and nothing is held: each chunk goes to the client before the next is read,
+    so an answer of any size costs the same memory. An upstream failure after the head was sent
+    cuts the connection, so the client sees a truncated body rather than a short one that looks
+    complete. A small answer of declared size (an embedding, a file's metadata) is read whole
+    first and sent at once, which costs a fraction of watching a stream.
+    """
+
+    def __init__(self, stream: RelayedStream) -> None:
+        self._stream = stream
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stream.headers.items()]
+        if stream.media_type is not None:
+            headers.append((b"content-type", stream.media_type.encode("latin-1")))
+        self._headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self._stream.status}
+        length = self._stream.length
+        if length is not None and length <= WHOLE_ANSWER_BYTES:
+            body = await self._read_whole()
+            size = (b"content-length", str(len(body)).encode())
+            await send({**start, "headers": [*self._headers, size]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await send({**start, "headers": self._headers})
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._relay, send, group.cancel_scope)
+            await _wait_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+    async def _read_whole(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self._stream])
+        finally:
+            await self._stream.aclose()
+
+    async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
+        try:
+            async for chunk in self._stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        scope.cancel()

@@ -50,3 +50,11 @@ class Backend(Protocol):
 
     def fetch(self, scope: Scope) -> list[StoredRecord]:
         """Every record of ``scope``, and none of any other."""
+
+    def identity(self) -> str:
+        """The database's id, made when it was first used and kept in it: a wiped database,
+        or another one, answers with another id."""
+
+    def purge(self) -> None:
+        """Remove what the database still keeps of deleted records (logs, free pages), where
+        this gateway may; return once it is gone."""

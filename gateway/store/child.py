@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -53,9 +54,11 @@ MAX_RESTART_WAIT_S = 60.0
 #: nice 19 on a saturated core a healthy child still answers within a fraction of a second, and
 #: killing one mid-write costs the writes in flight.
 HANG_AFTER_S = 60.0
+#: The longest a purge of erased data (``vacuum``) may take.
+VACUUM_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
-# Runs in the child. The Rust CLI directly: the `chroma` console script first spends ~4 s
-# importing the Python package; this starts the same server in ~0.5 s.
+# Runs in the child (and in ``vacuum``'s process). The Rust CLI directly: the `chroma` console
+# script first spends ~4 s importing the Python package; this starts the same server in ~0.5 s.
 _LAUNCH = f"""\
 import ctypes, os, signal, sys
 parent, nice = int(sys.argv[1]), int(sys.argv[2])
@@ -66,6 +69,23 @@ os.setpriority(os.PRIO_PROCESS, 0, nice)
 import chromadb_rust_bindings
 chromadb_rust_bindings.cli(["chroma", *sys.argv[3:]])
 """
+
+
+def vacuum(path: Path, timeout_s: float = VACUUM_TIMEOUT_S, *, nice: int = CHILD_NICE) -> None:
+    """Run Chroma's own ``chroma vacuum`` on the store at ``path``: it purges from Chroma's log
+    the entries every index has applied, then rewrites the SQLite file, so a deleted document
+    keeps no copy in the log or in free pages. Reads and writes of the store wait meanwhile
+    (~0.1 s for a small store, ~0.4 s for 20,000 memories here)."""
+    command = [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(nice), "vacuum"]
+    command += ["--path", str(path), "--force", "--timeout", str(math.ceil(timeout_s))]
+    try:
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s + 5
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StoreUnavailable("The memory store could not purge deleted data in time.") from exc
+    if done.returncode != 0:
+        raise StoreUnavailable("The memory store could not purge deleted data (vacuum failed).")
 
 
 class ChromaChild:

@@ -48,6 +48,11 @@ def terms(text: str) -> list[str]:
     return [term for word in _WORD.findall(text.lower()) if (term := _term(word))]
 
 
+def forget_words() -> None:
+    """Empty the word cache below, whose keys are words of stored memories (an erase)."""
+    _term.cache_clear()
+
+
 @lru_cache(maxsize=32_768)
 def _term(word: str) -> str:
     """The term a lower-cased word stands for; empty for a stopword. Remembered: a user's

@@ -9,11 +9,12 @@ A snapshot is the user's index as it stands, positions and all, so loading one d
 from the memories' texts again: a 1,000-memory user loads in a few milliseconds instead of ~30.
 
 File layout: ``GWSNAP2\\n``, an 8-byte little-endian header length, the orjson header
-``{"seq", "dim", "scope", "lexicon", "records": {field: [value per position]}, "terms": [...]}``,
-then little-endian arrays: vectors (float32, positions x dim), thread parents, document lengths
-(int32 per position), postings per term, and the postings' documents and counts (int32). A file
-that is damaged, names another scope, or was written by another format or lexicon is treated
-like a missing one: the user is rebuilt from Chroma.
+``{"seq", "dim", "scope", "store", "lexicon", "records": {field: [value per position]},
+"terms": [...]}``, then little-endian arrays: vectors (float32, positions x dim), thread
+parents, document lengths (int32 per position), postings per term, and the postings' documents
+and counts (int32). The store is the id of the Chroma store the index was read from. A file
+that is damaged, names another scope or store, or was written by another format or lexicon is
+treated like a missing one: the user is rebuilt from Chroma.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,10 @@ class Generations:
                 "CREATE TABLE IF NOT EXISTS generations "
                 "(scope TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS store (one INTEGER PRIMARY KEY CHECK (one = 1), "
+                "id TEXT NOT NULL)"
+            )
 
     def current(self, scope: Scope) -> int:
         with self._lock:
@@ -77,6 +83,26 @@ class Generations:
             ).fetchone()
         return int(row[0])
 
+    def adopt(self, store_id: str) -> bool:
+        """Make the counters those of the store ``store_id``. Counters recorded for another
+        store (or before stores had ids) are dropped: a counter that matches a snapshot only
+        proves something about the store it counted. True when anything was dropped."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT id FROM store").fetchone()
+                dropped = 0
+                if row is None or row[0] != store_id:
+                    dropped = self._db.execute("DELETE FROM generations").rowcount
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO store (one, id) VALUES (1, ?)", (store_id,)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return dropped > 0 or (row is not None and row[0] != store_id)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -91,22 +117,22 @@ class Snapshots:
         key = scope.key
         return self._directory / key[:2] / f"{key}.snap"
 
-    def load(self, scope: Scope, seq: int, dimension: int) -> UserIndex | None:
-        """The index saved for ``scope`` if its file exists, is whole, is ``scope``'s and
-        reflects generation ``seq``; else None."""
+    def load(self, scope: Scope, seq: int, dimension: int, store_id: str) -> UserIndex | None:
+        """The index saved for ``scope`` if its file exists, is whole, is ``scope``'s, was
+        taken from the store ``store_id`` and reflects generation ``seq``; else None."""
         try:
             data = self._path(scope).read_bytes()
         except FileNotFoundError:
             return None
         try:
-            saved = _parse(data, scope, seq, dimension)
+            saved = _parse(data, _Expected(scope, seq, dimension, store_id))
         except (ValueError, TypeError, KeyError, IndexError):
             # Only a cache miss: Chroma holds everything the file did.
             log.warning("unreadable memory snapshot ignored")
             return None
         return None if saved is None else UserIndex.restore(saved)
 
-    def save(self, scope: Scope, index: UserIndex) -> None:
+    def save(self, scope: Scope, index: UserIndex, store_id: str) -> None:
         """Write ``index`` as ``scope``'s snapshot. The index must not change meanwhile (the
         store holds the scope's lock)."""
         saved = index.saved()
@@ -116,6 +142,7 @@ class Snapshots:
                 "seq": saved.seq,
                 "dim": index.dimension,
                 "scope": scope.key,
+                "store": store_id,
                 "lexicon": LEXICON,
                 "records": columns(saved.records),
                 "terms": lexical.terms,
@@ -142,17 +169,34 @@ class Snapshots:
     def drop(self, scope: Scope) -> None:
         self._path(scope).unlink(missing_ok=True)
 
+    def clear(self) -> None:
+        """Delete every snapshot (they belong to another store)."""
+        for path in self._directory.glob("*/*.snap"):
+            path.unlink(missing_ok=True)
 
-def _parse(data: bytes, scope: Scope, seq: int, dimension: int) -> Saved | None:
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What a snapshot must say of itself to be used."""
+
+    scope: Scope
+    seq: int
+    dimension: int
+    store_id: str
+
+
+def _parse(data: bytes, expected: _Expected) -> Saved | None:
     if not data.startswith(_MAGIC):
         return None
     start = len(_MAGIC) + 8
     length = int.from_bytes(data[len(_MAGIC) : start], "little")
     header = orjson.loads(data[start : start + length])
+    dimension = expected.dimension
     # The file's name is the scope's digest, but only its contents can prove whose it is.
     if (
-        header.get("scope") != scope.key
-        or header["seq"] != seq
+        header.get("scope") != expected.scope.key
+        or header.get("store") != expected.store_id
+        or header["seq"] != expected.seq
         or header["dim"] != dimension
         or header["lexicon"] != LEXICON
     ):
@@ -179,7 +223,7 @@ def _parse(data: bytes, scope: Scope, seq: int, dimension: int) -> Saved | None:
     # this user until the next write, where a miss costs one read from Chroma.
     _within(parents, -1, size)
     _within(lexical.docs, 0, size)
-    return Saved(seq, records, vectors, parents.astype(np.int64), lexical)
+    return Saved(expected.seq, records, vectors, parents.astype(np.int64), lexical)
 
 
 def _within(positions: npt.NDArray[np.int32], low: int, end: int) -> None:

@@ -31,6 +31,7 @@ from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
+from gateway.store.lexical import forget_words
 from gateway.store.records import Memory, Scope, Source, Status, utcnow
 from gateway.store.snapshots import Generations, Snapshots
 
@@ -84,6 +85,9 @@ class MemoryStore:
         self._dirty: dict[str, tuple[Scope, UserIndex]] = {}
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="memory-store")
         self._erase_hooks: list[Callable[[Scope], Awaitable[None]]] = []
+        self._store_id: str | None = None
+        self._identifying = asyncio.Lock()
+        self._purges = _Coalesced(partial(self._run, self._backend.purge))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -137,7 +141,7 @@ class MemoryStore:
         if not items:
             return []
         if vectors is None:
-            vectors = await self._embedder.embed([item.content for item in items])
+            vectors = await self.embed(items)
         async with self._lock(scope):
             index = await self.index(scope)
             memories, fresh = [], []
@@ -154,6 +158,11 @@ class MemoryStore:
                 index.put_many(fresh)
                 self._commit(scope, index, seq)
         return memories
+
+    async def embed(self, items: Sequence[NewMemory]) -> Vector:
+        """The vectors ``add`` would store for ``items``: CPU work, or a provider's call, that
+        a caller may want to do before a deadline meant for the store starts."""
+        return await self._embedder.embed([item.content for item in items])
 
     async def update(
         self,
@@ -199,7 +208,8 @@ class MemoryStore:
         self._erase_hooks.append(hook)
 
     async def erase(self, scope: Scope) -> int:
-        """Delete everything stored about the user: records, index and snapshot."""
+        """Delete everything stored about the user: records, index, snapshot, cached words,
+        and (in a store this gateway runs) every copy Chroma kept of the deleted texts."""
         for hook in self._erase_hooks:
             await hook(scope)
         async with self._lock(scope):
@@ -207,8 +217,11 @@ class MemoryStore:
             count = len(index)
             await self._write(scope, partial(self._backend.erase, scope))
             self._forget(scope)
+            forget_words()
             if self._cache.snapshots is not None:
                 await self._run(self._cache.snapshots.drop, scope)
+        # Outside the lock: one purge covers every erase that finished before it began.
+        await self._purges.run()
         return count
 
     # -- housekeeping ------------------------------------------------------------------------
@@ -225,7 +238,7 @@ class MemoryStore:
             async with self._lock(scope):
                 if await self._run(self._generations.current, scope) != index.seq:
                     continue
-                await self._run(snapshots.save, scope, index)
+                await self._run(snapshots.save, scope, index, await self.identify())
 
     async def run_flusher(self, interval_s: float) -> None:
         while True:
@@ -240,6 +253,26 @@ class MemoryStore:
 
     async def ping(self) -> None:
         await self._run(self._backend.heartbeat)
+
+    async def identify(self) -> str:
+        """The store's id, checked once against the state directory's: state recorded for
+        another store (or a wiped one) is discarded before anything of it is used."""
+        if self._store_id is None:
+            async with self._identifying:
+                if self._store_id is None:
+                    store_id = await self._run(self._backend.identity)
+                    await self._run(self._adopt, store_id)
+                    self._store_id = store_id
+        return self._store_id
+
+    def _adopt(self, store_id: str) -> None:
+        if self._generations.adopt(store_id):
+            log.warning(
+                "the state directory was recorded for another memory store (or one since "
+                "wiped): its snapshots and generations are discarded"
+            )
+            if self._cache.snapshots is not None:
+                self._cache.snapshots.clear()
 
     async def close(self) -> None:
         await self.flush()
@@ -259,11 +292,13 @@ class MemoryStore:
         return not self._cache.shared or self._generations.current(scope) == index.seq
 
     async def _load(self, scope: Scope) -> UserIndex:
+        store_id = await self.identify()
         seq = await self._run(self._generations.current, scope)
         snapshots = self._cache.snapshots
         index = None
         if snapshots is not None:
-            index = await self._run(snapshots.load, scope, seq, self._embedder.dimension)
+            dimension = self._embedder.dimension
+            index = await self._run(snapshots.load, scope, seq, dimension, store_id)
         if index is None:
             records = await self._run(self._backend.fetch, scope)
             items = [(decode(r.id, r.document, r.metadata), _vector(r)) for r in records]
@@ -279,8 +314,15 @@ class MemoryStore:
         The second bump is for readers in other processes: one that loaded the user while the
         write was under way (and may have missed it) holds the middle generation, so its index
         goes stale instead of being trusted until the next write."""
+        await self.identify()
         await self._run(self._generations.bump, scope)
-        await self._run(write)
+        try:
+            await self._run(write)
+        except asyncio.CancelledError:
+            # The caller gave up (its deadline), but the write may still land in Chroma: the
+            # cached index no longer says what is stored, so the next read rebuilds it.
+            self._forget(scope)
+            raise
         return await self._run(self._generations.bump, scope)
 
     def _commit(self, scope: Scope, index: UserIndex, seq: int) -> None:
@@ -312,6 +354,27 @@ class MemoryStore:
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+
+class _Coalesced:
+    """Runs ``action`` for callers that ask for it, one run at a time; a caller is served by
+    the first run that starts after it asked, so a burst of callers shares a run or two."""
+
+    def __init__(self, action: Callable[[], Awaitable[None]]) -> None:
+        self._action = action
+        self._lock = asyncio.Lock()
+        self._asked = 0
+        self._done = 0
+
+    async def run(self) -> None:
+        self._asked += 1
+        ticket = self._asked
+        async with self._lock:
+            if self._done >= ticket:
+                return
+            covers = self._asked
+            await self._action()
+            self._done = covers
 
 
 def _new_memory(item: NewMemory, ordinal: int) -> Memory:

@@ -16,15 +16,15 @@ import orjson
 
 from gateway.upstream import Reply, ReplyStream
 from gateway.upstream.http1 import Client, ConnectionFailed, Response
-from gateway.upstream.openai_wire import (
-    WireStream,
-    _mapping,
-    _require_key,
-    _timeout,
-    _unavailable,
-)
+from gateway.upstream.openai_wire import WireStream, _mapping
 from gateway.upstream.routes import Route
-from gateway.upstream.status import passed_headers, status_error
+from gateway.upstream.status import (
+    passed_headers,
+    require_key,
+    status_error,
+    timed_out,
+    unreachable,
+)
 
 MessagesProtocol = Literal["anthropic", "litellm", "echo"]
 DEFAULT_API_BASE = "https://api.anthropic.com"
@@ -78,15 +78,15 @@ class AnthropicWire:
     async def complete(
         self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
     ) -> Reply:
-        _require_key(route)
+        require_key(route)
         try:
             async with asyncio.timeout(route.config.timeout_s):
                 response = await self._post(route, body, headers)
                 data = await response.read()
         except TimeoutError as exc:
-            raise _timeout(route) from exc
+            raise timed_out(route) from exc
         except ConnectionFailed as exc:
-            raise _unavailable(route, exc) from exc
+            raise unreachable(route, exc) from exc
         if response.status >= 400:
             raise status_error(route, response.status, data, _mapping(response))
         return Reply(response.status, passed_headers(response.headers), data)
@@ -94,7 +94,7 @@ class AnthropicWire:
     async def stream(
         self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
     ) -> WireStream:
-        _require_key(route)
+        require_key(route)
         try:
             async with asyncio.timeout(route.config.timeout_s):
                 response = await self._post(route, body, headers)
@@ -102,9 +102,9 @@ class AnthropicWire:
                     data = await response.read()
                     raise status_error(route, response.status, data, _mapping(response))
         except TimeoutError as exc:
-            raise _timeout(route) from exc
+            raise timed_out(route) from exc
         except ConnectionFailed as exc:
-            raise _unavailable(route, exc) from exc
+            raise unreachable(route, exc) from exc
         return WireStream(route, response)
 
     async def _post(

@@ -4,8 +4,9 @@ Chosen by measurement. Forwarding one request to a canned upstream on one core c
 of CPU with aiohttp's ClientSession and ~18 us with asyncio protocols and httptools' C parser
 (the one uvicorn already uses), so this client does only what forwarding needs: POST a body,
 read the status and headers, then the body whole or chunk by chunk as it arrives. Chunked and
-Content-Length bodies, TLS, gzip/deflate, idle-connection expiry; no redirects, no cookies, no
-proxies.
+Content-Length bodies both ways (a request body may itself arrive piece by piece, and is written
+no faster than the server reads it), TLS, gzip/deflate, idle-connection expiry; no redirects, no
+cookies, no proxies.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -62,6 +63,10 @@ class _Connection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._paused = False
         self._keep_alive = False
+        #: Set while the transport's write buffer is full; resolved when it drains.
+        self._drained: asyncio.Future[None] | None = None
+        #: The server answered before it had the whole request: the connection is not reusable.
+        self._cut_short = False
         #: Whether any byte of the current response has arrived.
         self.answered = False
         self.idle_since = time.monotonic()
@@ -83,6 +88,16 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if not self._complete:
             self._fail(ConnectionFailed("connection closed before the response ended"))
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
     # -- httptools callbacks --------------------------------------------------------------
 
@@ -126,6 +141,7 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         self._complete = False
         self._error = None
+        self._cut_short = False
         self.answered = False
         self._head = asyncio.get_running_loop().create_future()
         self._transport.write(request)
@@ -139,9 +155,26 @@ class _Connection(asyncio.Protocol):
     def headers(self) -> list[tuple[str, str]]:
         return self._headers
 
+    async def send_body(
+        self, head: asyncio.Future[None], body: AsyncIterable[bytes], wait_s: float
+    ) -> None:
+        """Write ``body`` after the request head, waiting (at most ``wait_s`` each time)
+        whenever the write buffer is full.
+
+        Stops early, leaving the connection unusable for another request, if the server
+        answers or the connection fails before the body is complete."""
+        async for chunk in body:
+            if head.done() or self._transport is None:
+                self._cut_short = True
+                return
+            self._transport.write(chunk)
+            if self._drained is not None:
+                async with asyncio.timeout(wait_s):
+                    await self._drained
+
     @property
     def reusable(self) -> bool:
-        return self._complete and self._error is None and self._keep_alive
+        return self._complete and self._error is None and self._keep_alive and not self._cut_short
 
     async def next_chunk(self) -> bytes | None:
         """The next piece of the body, or None at its end."""
@@ -251,6 +284,37 @@ class Pool:
                     raise
         return await self._exchange(await self._connect(), wire)
 
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: AsyncIterable[bytes],
+        length: int | None,
+        wait_s: float,
+    ) -> Response:
+        """Send a request whose body arrives piece by piece, and wait for the response's head.
+
+        ``length`` is the body's size when known (sent as Content-Length), else the body goes
+        chunked. ``wait_s`` bounds each wait for the server (to take more of the body, then to
+        answer), not the whole upload. Always on a new connection: a body read once cannot be
+        sent again should a pooled connection turn out to be closed."""
+        framing = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        wire = (head + lines + framing + "\r\n\r\n").encode("latin-1")
+        connection = await self._connect()
+        try:
+            answered = connection.send(wire)
+            framed = body if length is not None else _chunked(body)
+            await connection.send_body(answered, framed, wait_s)
+            async with asyncio.timeout(wait_s):
+                await answered
+        except BaseException:
+            connection.close()
+            raise
+        return Response(self, connection)
+
     async def _exchange(self, connection: _Connection, wire: bytes) -> Response:
         try:
             await connection.send(wire)
@@ -291,6 +355,14 @@ class Pool:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+async def _chunked(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """``body`` in HTTP/1.1 chunked framing."""
+    async for chunk in body:
+        if chunk:
+            yield b"%x\r\n%b\r\n" % (len(chunk), chunk)
+    yield b"0\r\n\r\n"
 
 
 def _decoder(encoding: str | None) -> zlib._Decompress | None:

@@ -6,11 +6,15 @@ OpenAI-wire traffic never pays its import time or memory.
 
 from __future__ import annotations
 
+import base64
+import socket
+from array import array
 from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import openai
+import orjson
 
 from gateway._litellm import load_litellm
 from gateway.errors import (
@@ -44,6 +48,22 @@ class LiteLLM:
             raise translate(route, exc) from exc
         return LiteLLMStream(route, response)
 
+    async def embedding(self, route: Route, body: dict[str, Any]) -> Reply:
+        """``POST /v1/embeddings`` through ``litellm.aembedding``, answered in OpenAI's shape."""
+        # Asked of the provider as floats, whatever the client wants: many providers know no
+        # other encoding, and the SDKs' default (base64) is applied here instead.
+        encoding = body.get("encoding_format")
+        arguments = _arguments(route, body, stream=False)
+        for unsent in ("stream", "_skip_mcp_handler", "encoding_format"):
+            arguments.pop(unsent, None)
+        try:
+            response = await load_litellm().aembedding(**arguments)
+        except openai.OpenAIError as exc:
+            raise translate(route, exc) from exc
+        answer = response.model_dump(exclude_none=True)
+        answer["data"] = [_encoded(item, encoding) for item in answer.get("data") or ()]
+        return Reply(200, {}, orjson.dumps(answer))
+
     async def close(self) -> None:
         # litellm keeps provider clients in a process-wide cache; close them with the app and
         # empty the cache so a later app in the same process does not inherit closed clients.
@@ -76,6 +96,17 @@ class LiteLLMStream:
             await close()
 
 
+def _encoded(item: dict[str, Any], encoding: Any) -> dict[str, Any]:
+    """One embedding as the client asked for it: floats, or base64 of float32 (native order,
+    which is little-endian, as OpenAI's, on every platform the gateway runs on)."""
+    vector = item.get("embedding")
+    if encoding == "base64" and isinstance(vector, list):
+        item["embedding"] = base64.b64encode(array("f", vector).tobytes()).decode()
+    elif encoding != "base64" and isinstance(vector, str):
+        item["embedding"] = array("f", base64.b64decode(vector)).tolist()
+    return item
+
+
 def _arguments(route: Route, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     config = route.config
     arguments: dict[str, Any] = {**body, **config.litellm_params}
@@ -98,6 +129,10 @@ def translate(route: Route, exc: openai.OpenAIError) -> UpstreamError:
         return UpstreamTimeout(
             f"The provider for model '{route.name}' did not answer within "
             f"{route.config.timeout_s:g} s."
+        )
+    if _cannot_connect(exc):
+        return UpstreamUnavailable(
+            f"Could not reach the provider for model '{route.name}' (cannot connect)."
         )
     status = _status(exc)
     if status is None:
@@ -127,3 +162,16 @@ def _status(exc: openai.OpenAIError) -> int | None:
     # OpenAI-compatible provider, say), with the status as an attribute.
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) and status >= 400 else None
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """litellm reports a refused connection as an HTTP 500 from the provider; the cause chain
+    (the OS's refusal, or a failed name lookup, at its root) tells the two apart."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -14,11 +14,16 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream import Reply
 from gateway.upstream.http1 import Client, ConnectionFailed, Pool, Response
 from gateway.upstream.routes import Route
-from gateway.upstream.status import key_missing, passed_headers, status_error
+from gateway.upstream.status import (
+    passed_headers,
+    require_key,
+    status_error,
+    timed_out,
+    unreachable,
+)
 
 #: The path every ``openai`` route's URL ends with.
 CHAT_PATH = "/chat/completions"
@@ -36,21 +41,21 @@ class OpenAIWire:
         self._path = path
 
     async def complete(self, route: Route, body: dict[str, Any]) -> Reply:
-        _require_key(route)
+        require_key(route)
         try:
             async with asyncio.timeout(route.config.timeout_s):
                 response = await self._post(route, body)
                 data = await response.read()
         except TimeoutError as exc:
-            raise _timeout(route) from exc
+            raise timed_out(route) from exc
         except ConnectionFailed as exc:
-            raise _unavailable(route, exc) from exc
+            raise unreachable(route, exc) from exc
         if response.status >= 400:
             raise status_error(route, response.status, data, _mapping(response))
         return Reply(response.status, passed_headers(response.headers), data)
 
     async def stream(self, route: Route, body: dict[str, Any]) -> WireStream:
-        _require_key(route)
+        require_key(route)
         try:
             async with asyncio.timeout(route.config.timeout_s):
                 response = await self._post(route, body)
@@ -58,9 +63,9 @@ class OpenAIWire:
                     data = await response.read()
                     raise status_error(route, response.status, data, _mapping(response))
         except TimeoutError as exc:
-            raise _timeout(route) from exc
+            raise timed_out(route) from exc
         except ConnectionFailed as exc:
-            raise _unavailable(route, exc) from exc
+            raise unreachable(route, exc) from exc
         return WireStream(route, response)
 
     async def _post(self, route: Route, body: dict[str, Any]) -> Response:
@@ -118,9 +123,9 @@ class WireStream:
                 async with asyncio.timeout(self._route.config.timeout_s):
                     chunk = await anext(chunks, None)
             except TimeoutError as exc:
-                raise _timeout(self._route) from exc
+                raise timed_out(self._route) from exc
             except ConnectionFailed as exc:
-                raise _unavailable(self._route, exc) from exc
+                raise unreachable(self._route, exc) from exc
             if chunk is None:
                 return
             yield chunk
@@ -133,20 +138,3 @@ class WireStream:
 
 def _mapping(response: Response) -> dict[str, str]:
     return {k.lower(): v for k, v in response.headers}
-
-
-def _require_key(route: Route) -> None:
-    # A provider's own endpoint (no api_base configured) always needs a key; failing here saves
-    # the client a round of doomed retries. Self-hosted endpoints often need none.
-    if route.config.api_key is None and route.config.api_base is None:
-        raise key_missing(route)
-
-
-def _timeout(route: Route) -> UpstreamError:
-    return UpstreamTimeout(
-        f"The provider for model '{route.name}' did not answer within {route.config.timeout_s:g} s."
-    )
-
-
-def _unavailable(route: Route, exc: BaseException) -> UpstreamError:
-    return UpstreamUnavailable(f"Could not reach the provider for model '{route.name}' ({exc}).")

@@ -49,6 +49,11 @@ class Route:
     context_window: int
 
     @property
+    def api_base(self) -> str | None:
+        """The provider's base URL (``.../v1``) for the ``openai`` protocol."""
+        return self.url.removesuffix("/chat/completions") if self.url else None
+
+    @property
     def provider(self) -> str:
         """A bounded label for metrics: the litellm provider prefix, or the protocol."""
         head, sep, _ = self.config.model.partition("/")

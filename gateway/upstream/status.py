@@ -1,4 +1,5 @@
-"""Turning a provider's error answer into an ``UpstreamError``, and choosing headers to pass on."""
+"""Turning a provider's failure (an error answer, a timeout, no connection, no key) into an
+``UpstreamError``, and choosing the headers to pass on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from gateway.errors import (
     ProviderKeyRejected,
     UpstreamError,
     UpstreamStatus,
+    UpstreamTimeout,
     UpstreamUnavailable,
     error_body,
 )
@@ -120,3 +122,20 @@ def _is_openai_error(body: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(parsed, dict) and isinstance(parsed.get("error"), dict)
+
+
+def require_key(route: Route) -> None:
+    # A provider's own endpoint (no api_base configured) always needs a key; failing here saves
+    # the client a round of doomed retries. Self-hosted endpoints often need none.
+    if route.config.api_key is None and route.config.api_base is None:
+        raise key_missing(route)
+
+
+def timed_out(route: Route) -> UpstreamError:
+    return UpstreamTimeout(
+        f"The provider for model '{route.name}' did not answer within {route.config.timeout_s:g} s."
+    )
+
+
+def unreachable(route: Route, exc: BaseException) -> UpstreamError:
+    return UpstreamUnavailable(f"Could not reach the provider for model '{route.name}' ({exc}).")

@@ -129,6 +129,33 @@ def test_patch_refuses_what_it_cannot_apply(api: MemoryClient) -> None:
     assert api.http.get(path).json() == memory
 
 
+def deep_metadata(depth: int) -> bytes:
+    return b'{"content": "Deep.", "metadata": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [64, 255, 2000])
+def test_metadata_nested_too_deep_is_a_400_on_create_and_patch(
+    api: MemoryClient, depth: int
+) -> None:
+    # Past 254 levels this once reached orjson.dumps and answered 500.
+    user = unique("deep")
+    memory = api.add(user, "Original text.")
+    raw = deep_metadata(depth)
+    created = error(api.http.post(api.path(user), content=raw), 400)
+    patched = error(api.http.patch(api.path(user, f"/{memory['id']}"), content=raw), 400)
+    for found in (created, patched):
+        assert found["code"] == "json_too_deep"
+        assert "64 levels" in found["message"]
+    assert api.http.get(api.path(user)).json()["total"] == 1
+
+
+def test_metadata_nested_to_the_limit_is_stored(api: MemoryClient) -> None:
+    user = unique("deep-ok")
+    raw = deep_metadata(62)  # the body and the metadata object themselves: 64 in all
+    response = api.http.post(api.path(user), content=raw)
+    assert response.status_code == 201, response.text
+
+
 def test_unknown_ids_are_404_memory_not_found(api: MemoryClient) -> None:
     user = unique("unknown")
     api.add(user, "Exists.")

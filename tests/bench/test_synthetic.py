@@ -40,8 +40,8 @@ def test_a_saved_store_loads_and_answers_a_search(tmp_path: Path) -> None:
     scope = Scope("bench", "u")
     items = list(zip(synthetic.memories(5, 200), synthetic.unit_vectors(5, 200), strict=True))
     snapshots = Snapshots(tmp_path)
-    snapshots.save(scope, build(synthetic.DIMENSION, 0, items))
-    index = snapshots.load(scope, 0, synthetic.DIMENSION)
+    snapshots.save(scope, build(synthetic.DIMENSION, 0, items), synthetic.STORE_ID)
+    index = snapshots.load(scope, 0, synthetic.DIMENSION, synthetic.STORE_ID)
     assert index is not None
     hits = index.search(items[0][1], "allergic to peanuts", RetrievalConfig(top_k=5))
     assert len(index) == 200

@@ -191,6 +191,24 @@ def test_requests_that_are_left_untouched(
     assert got["x-memory-status"] == status
 
 
+@pytest.mark.parametrize(
+    ("user_id", "body_user", "status"),
+    [("", None, "no-user"), (None, "", "no-user"), ("", "", "no-user"), ("", "metric", "ok")],
+    ids=["empty-header", "empty-body", "both-empty", "empty-header-body-user"],
+)
+def test_an_empty_user_counts_as_absent_in_header_and_body_alike(
+    chat: openai.OpenAI,
+    metric_user: str,
+    user_id: str | None,
+    body_user: str | None,
+    status: str,
+) -> None:
+    body = {} if body_user is None else {"user": metric_user if body_user else ""}
+    received, got = echo_chat(chat, QUESTION, user_id=user_id, **body)
+    assert got["x-memory-status"] == status
+    assert (received == QUESTION) == (status == "no-user")
+
+
 def test_a_user_without_memories_is_empty(chat: openai.OpenAI) -> None:
     received, headers = echo_chat(chat, QUESTION, user_id=unique("newcomer"))
     assert received == QUESTION

@@ -84,8 +84,9 @@ async def test_the_deadline_holds_while_a_large_user_is_ranked(
     ]
     target = Memory("bees", NOTES[0], "fact", now - timedelta(days=1), now)
     items.append((target, embedder.embed_sync([NOTES[0]])[0]))
-    snapshots.save(SCOPE, build(384, 0, items))
     store = embedded_store(tmp_path, embedder)
+    # Taken from this store: a snapshot of another store is never used.
+    snapshots.save(SCOPE, build(384, 0, items), await store.identify())
     retriever = Retriever(store, embedder, RetrievalConfig(), timeout_s=0.001)
     try:
         # No deadline on the search API: this loads the user and remembers the query's vector,

@@ -98,7 +98,7 @@ def test_queries_use_grafana_ranges_and_cover_every_family() -> None:
 
 
 def drive(gateway: RunningGateway, wave: int) -> None:
-    """Traffic of every kind: plain, streamed, echo, and errors of each sort."""
+    """Traffic of every kind: plain, streamed, echo, errors of each sort, and pass-through."""
     headers = {"Authorization": f"Bearer {KEY}", "X-User-Id": USER}
     messages = [{"role": "user", "content": f"Where are my bees? Wave {wave}, I am a beekeeper."}]
     bodies: list[tuple[dict[str, Any], str, int]] = [
@@ -120,6 +120,9 @@ def drive(gateway: RunningGateway, wave: int) -> None:
                 "/chat/completions", json={"messages": messages, **body}, headers=headers
             )
             assert response.status_code == status, (body, response.text)
+        headers["Authorization"] = f"Bearer {KEY}"
+        passed = client.post("/embeddings", json={"model": "mock", "input": "hi"}, headers=headers)
+        assert passed.status_code == 200, passed.text
         react_and_rate(client, headers | {"Authorization": f"Bearer {KEY}"})
 
 

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from gateway.observability import Metrics
+from gateway.observability import Metrics, endpoint_label
 from gateway.observability.labels import MAX_PROVIDERS
 
 MODELS = ("gpt-4o-mini", "echo")
@@ -43,6 +43,11 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "gateway_feedback_total": ("counter", frozenset({"cohort", "rating"})),
     "gateway_restated_facts_total": ("counter", frozenset({"cohort", "cause"})),
     "gateway_positive_reactions_total": ("counter", frozenset({"cohort"})),
+    "gateway_passthrough_requests_total": (
+        "counter",
+        frozenset({"endpoint", "model", "status_code"}),
+    ),
+    "gateway_passthrough_duration_seconds": ("histogram", frozenset({"endpoint"})),
 }
 
 #: Strings a careless caller might hand over in a label position: none may reach the output.
@@ -83,6 +88,8 @@ def drive(metrics: Metrics) -> None:
     metrics.restated_facts("memory", "ignored", 2)
     metrics.restated_facts("holdout", "holdout")
     metrics.positive_reaction("memory")
+    metrics.passthrough("embeddings", "gpt-4o-mini", 200, 0.05)
+    metrics.passthrough("audio/transcriptions", "echo", 400, 0.01)
     for secret in SECRETS:
         metrics.request_started()
         metrics.request_finished(secret, 200, False, 0.1)
@@ -100,6 +107,7 @@ def drive(metrics: Metrics) -> None:
         metrics.feedback("memory", secret)
         metrics.restated_facts(secret, secret)
         metrics.positive_reaction(secret)
+        metrics.passthrough(secret, secret, 200, 0.1)
 
 
 def parse(text: str) -> dict[str, tuple[str, list[Sample]]]:
@@ -127,7 +135,7 @@ def value(samples: list[Sample], suffix: str = "", **labels: str) -> float:
 MULTIPROCESS_SCRIPT = """
 import os, sys
 from pathlib import Path
-from gateway.observability import Metrics
+from gateway.observability import Metrics, endpoint_label
 from tests.observability.test_metrics import MODELS, drive
 metrics = Metrics(model_names=MODELS, multiprocess_dir=Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
 drive(metrics)
@@ -199,6 +207,12 @@ def test_values_are_what_was_recorded(exposition: dict[str, tuple[str, list[Samp
     assert value(pauses, "_count", generation="2") == 1
     assert value(pauses, "_sum", generation="2") == pytest.approx(0.15)
     assert value(pauses, "_count", generation="1") == 0
+    passed = exposition["gateway_passthrough_requests_total"][1]
+    assert (
+        value(passed, "_total", endpoint="embeddings", model="gpt-4o-mini", status_code="200") == 1
+    )
+    assert value(passed, "_total", endpoint="audio/transcriptions", status_code="400") == 1
+    assert value(passed, "_total", endpoint="other", model="other") == len(SECRETS)
 
 
 def test_unknown_values_are_counted_as_other(
@@ -260,6 +274,12 @@ def test_unknown_values_are_counted_as_other(
         ("gateway_upstream_duration_seconds", "provider"): {"openai", "other"},
         ("gateway_time_to_first_token_seconds", "model"): {*MODELS, "other"},
         ("gateway_gc_pause_seconds", "generation"): {"0", "1", "2"},
+        ("gateway_passthrough_requests_total", "model"): {"gpt-4o-mini", "echo", "other"},
+        ("gateway_passthrough_requests_total", "endpoint"): {
+            "embeddings",
+            "audio/transcriptions",
+            "other",
+        },
     }
     for (family, label), values in allowed.items():
         assert label_values(exposition[family][1], label) == values, (family, label)
@@ -333,3 +353,19 @@ def test_every_family_is_documented() -> None:
     docs = (root / "docs" / "observability.md").read_text()
     for name in FAMILIES:
         assert f"`{name}`" in docs, name
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/v1/embeddings", "embeddings"),
+        ("/v1/audio/transcriptions", "audio/transcriptions"),
+        ("/v1/audio/something-new", "audio"),
+        ("/v1/files/file-abc123/content", "files"),
+        ("/v1/batches/batch_1/cancel", "batches"),
+        ("/v1/alice@example.com", "other"),
+        ("/v1/", "other"),
+    ],
+)
+def test_passthrough_endpoint_labels_are_bounded(path: str, label: str) -> None:
+    assert endpoint_label(path) == label

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.support.gateway import KEY, RunningGateway, free_port, start_gateway
@@ -83,6 +84,34 @@ def test_huge_integer_is_explained(gateway: RunningGateway) -> None:
     assert "64 bits" in error["message"]
 
 
+def nested(depth: int, inner: bytes = b"1") -> bytes:
+    return b"[" * depth + inner + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 400, 990, 5000])
+def test_deep_nesting_is_a_400_that_names_the_limit(gateway: RunningGateway, depth: int) -> None:
+    # With a run of 19+ digits inside, this once reached a recursive check and answered 500.
+    inner = nested(depth, b"1234567890123456789012")
+    body = b'{"model": "mock", "messages": [{"role": "user", "content": "hi"}], "x": ' + inner
+    error = assert_error(post(gateway, content=body + b"}"), 400)
+    assert error["code"] == "json_too_deep"
+    assert "64 levels" in error["message"]
+
+
+def test_nesting_up_to_the_limit_passes_and_brackets_in_text_do_not_count(
+    gateway: RunningGateway, mock: RunningMock
+) -> None:
+    # 63 levels inside the body object (itself one level): exactly server.max_json_depth.
+    content = "[{" * 5000
+    body = b'{"model": "mock", "messages": [{"role": "user", "content": "%s"}], "x": %s}' % (
+        content.encode(),
+        nested(63),
+    )
+    response = post(gateway, content=body)
+    assert response.status_code == 200, response.text
+    assert mock.state.requests[-1].body["x"] == orjson.loads(nested(63))
+
+
 def test_missing_and_unknown_keys(gateway: RunningGateway) -> None:
     body = {"model": "mock", "messages": MESSAGES}
     missing = httpx.post(f"{gateway.base_url}/chat/completions", json=body)
@@ -133,8 +162,11 @@ def test_unknown_model(gateway: RunningGateway) -> None:
 
 
 def test_unknown_path_and_method(gateway: RunningGateway) -> None:
-    assert_error(httpx.get(f"{gateway.url}/v1/embeddingz", headers=AUTH), 404)
-    assert_error(httpx.get(f"{gateway.base_url}/chat/completions", headers=AUTH), 405)
+    assert_error(httpx.get(f"{gateway.url}/embeddings", headers=AUTH), 404)
+    assert_error(httpx.put(f"{gateway.base_url}/models", headers=AUTH), 405)
+    # Any other /v1/* path is passed through (issue 17); this gateway has no
+    # routing.default_model for a request that names no model.
+    assert_error(httpx.get(f"{gateway.base_url}/embeddingz", headers=AUTH), 400, "model")
 
 
 def test_provider_429_is_passed_on_after_retries(

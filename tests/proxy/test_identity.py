@@ -36,6 +36,13 @@ def test_a_utf8_user_id_in_a_header_is_the_same_user_as_in_the_body() -> None:
     assert resolve_identity({"x-user-id": header}, None, "acme").user == "zoë"
 
 
+@pytest.mark.parametrize(("body_user", "user"), [(None, None), ("bob", "bob")])
+def test_an_empty_user_header_counts_as_absent_like_an_empty_body_user(
+    body_user: str | None, user: str | None
+) -> None:
+    assert resolve_identity({"x-user-id": ""}, body_user, "acme").user == user
+
+
 def test_the_retrieval_mode_and_budget_headers_are_read() -> None:
     headers = {"x-retrieval-mode": " DENSE", "x-context-budget": " 1500 "}
     identity = resolve_identity(headers, "u", "acme")
@@ -51,7 +58,6 @@ def test_the_retrieval_mode_and_budget_headers_are_read() -> None:
         ({"x-context-budget": "²"}, "u", "X-Context-Budget"),
         ({"x-context-budget": "-5"}, "u", "X-Context-Budget"),
         ({"x-context-budget": "1" * 10}, "u", "X-Context-Budget"),
-        ({"x-user-id": ""}, None, "X-User-Id"),
         ({"x-user-id": "a\tb"}, None, "X-User-Id"),
         ({}, "x" * (MAX_USER_ID_CHARS + 1), "user"),
     ],

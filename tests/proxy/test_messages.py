@@ -307,10 +307,17 @@ def test_each_bad_field_is_named(gateway: RunningGateway, body: dict[str, Any], 
     assert param in error["error"]["message"]
 
 
-def test_a_wrong_method_is_answered_in_anthropics_shape(gateway: RunningGateway) -> None:
+def test_paths_below_messages_answer_in_anthropics_shape(
+    client: anthropic.Anthropic, gateway: RunningGateway
+) -> None:
+    # count_tokens is passed through, and Anthropic's models have no bytes endpoint for it.
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.count_tokens(model="claude", messages=QUESTION)  # type: ignore[arg-type]
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert "'claude'" in body["error"]["message"]
     response = httpx.get(f"{gateway.url}/v1/messages", headers={"x-api-key": KEY})
-    assert response.status_code == 405
-    assert response.json()["type"] == "error"
+    assert response.status_code == 400 and response.json()["type"] == "error"
 
 
 def test_requests_are_counted_under_their_model(

@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from gateway.config import RetrievalConfig
 from gateway.store.index import UserIndex, Vector, build
 from gateway.store.records import Memory, Scope
-from gateway.store.snapshots import Snapshots
+from gateway.store.snapshots import Generations, Snapshots
 
 DIMENSION = 8
+#: The id of the Chroma store the snapshots are taken from.
+STORE = "0123456789abcdef"
 SCOPE = Scope("acme", "alice")
 START = datetime(2026, 3, 1, 9, 30, 15, 250_000, tzinfo=UTC)
 WORDS = ["Porto", "bees", "hiking", "1987", "allergic", "peanuts", "Lisbon", "van", "blue"]
@@ -103,8 +105,8 @@ def test_a_restored_index_answers_and_changes_as_the_original(
     original = UserIndex(DIMENSION, seq=3)
     apply(original, before)
     snapshots = Snapshots(tmp_path)
-    snapshots.save(SCOPE, original)
-    restored = snapshots.load(SCOPE, 3, DIMENSION)
+    snapshots.save(SCOPE, original, STORE)
+    restored = snapshots.load(SCOPE, 3, DIMENSION, STORE)
     assert restored is not None
     assert_same(restored, original)
     # Updates, removals and compaction go on from the restored positions and threads.
@@ -122,8 +124,8 @@ def test_a_large_user_round_trips_through_its_file(tmp_path: Path) -> None:
     for n in range(0, 3000, 7):
         original.remove(f"m{n}")
     snapshots = Snapshots(tmp_path)
-    snapshots.save(SCOPE, original)
-    restored = snapshots.load(SCOPE, 9, DIMENSION)
+    snapshots.save(SCOPE, original, STORE)
+    restored = snapshots.load(SCOPE, 9, DIMENSION, STORE)
     assert restored is not None
     assert_same(restored, original)
 
@@ -131,7 +133,7 @@ def test_a_large_user_round_trips_through_its_file(tmp_path: Path) -> None:
 def saved_file(tmp_path: Path) -> tuple[Snapshots, Path]:
     index = build(DIMENSION, 1, [(memory(1, [0, 1], 0, "active", ""), vector("x"))])
     snapshots = Snapshots(tmp_path)
-    snapshots.save(SCOPE, index)
+    snapshots.save(SCOPE, index, STORE)
     [path] = tmp_path.rglob("*.snap")
     return snapshots, path
 
@@ -152,9 +154,9 @@ def rewrite_header(path: Path, **changes: object) -> None:
 
 def test_a_snapshot_loads_only_for_its_scope_generation_and_dimension(tmp_path: Path) -> None:
     snapshots, _ = saved_file(tmp_path)
-    assert snapshots.load(SCOPE, 1, DIMENSION) is not None
-    assert snapshots.load(SCOPE, 2, DIMENSION) is None
-    assert snapshots.load(SCOPE, 1, DIMENSION * 2) is None
+    assert snapshots.load(SCOPE, 1, DIMENSION, STORE) is not None
+    assert snapshots.load(SCOPE, 2, DIMENSION, STORE) is None
+    assert snapshots.load(SCOPE, 1, DIMENSION * 2, STORE) is None
 
 
 @pytest.mark.parametrize(
@@ -171,7 +173,7 @@ def test_a_damaged_or_older_snapshot_is_a_miss(
 ) -> None:
     snapshots, path = saved_file(tmp_path)
     path.write_bytes(damage(path.read_bytes()))
-    assert snapshots.load(SCOPE, 1, DIMENSION) is None
+    assert snapshots.load(SCOPE, 1, DIMENSION, STORE) is None
 
 
 def test_a_snapshot_pointing_past_its_positions_is_a_miss(tmp_path: Path) -> None:
@@ -182,10 +184,27 @@ def test_a_snapshot_pointing_past_its_positions_is_a_miss(tmp_path: Path) -> Non
     counts_start = len(data) - 4 * len(header["terms"])
     last_document = counts_start - 4
     path.write_bytes(data[:last_document] + (7).to_bytes(4, "little") + data[counts_start:])
-    assert snapshots.load(SCOPE, 1, DIMENSION) is None
+    assert snapshots.load(SCOPE, 1, DIMENSION, STORE) is None
 
 
 def test_postings_from_another_lexicon_are_not_trusted(tmp_path: Path) -> None:
     snapshots, path = saved_file(tmp_path)
     rewrite_header(path, lexicon=0)
-    assert snapshots.load(SCOPE, 1, DIMENSION) is None
+    assert snapshots.load(SCOPE, 1, DIMENSION, STORE) is None
+
+
+def test_a_snapshot_of_another_store_is_never_loaded(tmp_path: Path) -> None:
+    snapshots, _ = saved_file(tmp_path)
+    assert snapshots.load(SCOPE, 1, DIMENSION, STORE) is not None
+    assert snapshots.load(SCOPE, 1, DIMENSION, "another-store") is None
+
+
+def test_generations_of_another_store_are_dropped(tmp_path: Path) -> None:
+    generations = Generations(tmp_path / "gateway.sqlite3")
+    assert generations.adopt("store-a") is False  # a fresh directory: nothing to drop
+    generations.bump(SCOPE)
+    assert generations.adopt("store-a") is False
+    assert generations.current(SCOPE) == 1
+    assert generations.adopt("store-b") is True
+    assert generations.current(SCOPE) == 0
+    generations.close()

@@ -19,6 +19,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
+from gateway.connection import LimitedHTTP
 
 KEY = "sk-test-acme"
 OTHER_KEY = "sk-test-globex"
@@ -57,7 +58,7 @@ def gateway_in_thread(config: GatewayConfig) -> Iterator[RunningGateway]:
             port=0,
             log_level="warning",
             lifespan="on",
-            http="httptools",
+            http=LimitedHTTP(config.server),
             loop="uvloop",
             timeout_graceful_shutdown=2,
         )

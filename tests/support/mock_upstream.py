@@ -5,7 +5,8 @@ through untouched like any field it does not own::
 
     {"mock": {"mode": "stream", "chunks": ["Hel", "lo"], "delay_s": 0.05}}
 
-Modes: ``plain`` (default), ``stream``, ``tools``, ``json`` (answer with ``content`` as given),
+The endpoints the gateway passes through untouched (embeddings, audio, files) are served by
+``tests.support.mock_passthrough``. Modes: ``plain`` (default), ``stream``, ``tools``, ``json`` (answer with ``content`` as given),
 ``fail`` (answer ``status`` with an OpenAI error body, the first ``times`` requests sharing a
 ``key`` only), ``drop`` (close the connection without answering), ``stream_cut`` (stream some
 chunks, then drop). ``delay_s`` delays the answer (or each chunk). Every request is recorded.
@@ -217,11 +218,15 @@ class RunningMock:
 @contextmanager
 def mock_provider() -> Iterator[RunningMock]:
     """Run the mock on a free loopback port in a background thread."""
+    # Imported here: that module builds on this one's MockState.
+    from tests.support.mock_passthrough import PassThroughEndpoints
+
     state = MockState()
     provider = MockProvider(state)
     app = web.Application()
     app.router.add_post("/v1/chat/completions", provider.chat)
     app.router.add_get("/v1/models", provider.models)
+    PassThroughEndpoints(state).add_routes(app)
     # Imported here: the Responses and Anthropic mocks build on this module's state.
     from tests.support.mock_anthropic import MockAnthropic
     from tests.support.mock_responses import MockResponses

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -199,3 +200,78 @@ async def test_tls_with_a_trusted_certificate(certificate: tuple[Path, Path]) ->
         await Client().pool(f"https://localhost:{port}").request("POST", "/", JSON, b"")
     await trusting.aclose()
     await runner.cleanup()
+
+
+class Uploads:
+    """Reads request bodies as they arrive; ``/refuse`` answers before reading any."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.app.router.add_post("/count", self.count)
+        self.app.router.add_post("/refuse", self.refuse)
+
+    async def count(self, request: web.Request) -> web.Response:
+        size = 0
+        while chunk := await request.content.read(65536):
+            size += len(chunk)
+        framing = "chunked" if request.headers.get("Transfer-Encoding") else "length"
+        return web.json_response({"bytes": size, "framing": framing})
+
+    async def refuse(self, request: web.Request) -> web.Response:
+        return web.json_response({"error": "too big"}, status=413)
+
+
+@pytest_asyncio.fixture
+async def uploads() -> AsyncIterator[str]:
+    # aiohttp would wait up to 10 s at the end for the refused upload's connection to wind down.
+    runner = web.AppRunner(Uploads().app, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def pieces(count: int, size: int = 65536) -> AsyncIterator[bytes]:
+    for index in range(count):
+        yield bytes([index % 256]) * size
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("length", [True, False])
+async def test_a_streamed_body_goes_with_its_length_or_chunked(uploads: str, length: bool) -> None:
+    client = Client()
+    pool = client.pool(uploads)
+    size = 40 * 65536
+    response = await pool.stream(
+        "POST", "/count", JSON, pieces(40), size if length else None, wait_s=5
+    )
+    assert response.status == 200
+    assert orjson.loads(await response.read()) == {
+        "bytes": size,
+        "framing": "length" if length else "chunked",
+    }
+    await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_early_answer_stops_the_upload(uploads: str) -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:
+            sent += 65536
+            yield b"x" * 65536
+
+    client = Client()
+    pool = client.pool(uploads)
+    response = await asyncio.wait_for(
+        pool.stream("POST", "/refuse", JSON, endless(), None, wait_s=5), timeout=10
+    )
+    assert response.status == 413
+    assert orjson.loads(await response.read()) == {"error": "too big"}
+    # Only what the socket buffers took before the answer came back, not the endless body.
+    assert sent < 64 * 1024 * 1024
+    await client.aclose()

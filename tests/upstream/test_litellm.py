@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
-from tests.support.gateway import KEY, RunningGateway, start_gateway
+from tests.support.gateway import KEY, RunningGateway, free_port, start_gateway
 from tests.support.mock_upstream import RunningMock
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -141,3 +142,28 @@ def test_a_model_without_a_key_says_the_key_is_missing(
     assert "No API key is configured for model 'claude-keyless' (provider anthropic)" in message
     assert "rejected" not in message
     assert mock.state.requests == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["openai/mock-model", "anthropic/claude-3-5-haiku"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_closed_port_says_cannot_connect(model: str, stream: bool) -> None:
+    # litellm reports a refused connection as the provider's HTTP 500.
+    yaml = f"""
+auth: {{keys: [{{key: {KEY}, tenant: acme}}]}}
+models:
+  - {{name: nowhere, model: {model}, protocol: litellm, api_base: "http://127.0.0.1:{free_port()}", api_key: sk-provider-secret-123, retries: 0}}
+memory: {{enabled: false}}
+"""
+    with start_gateway(yaml) as running:
+        response = httpx.post(
+            f"{running.base_url}/chat/completions",
+            json={"model": "nowhere", "messages": MESSAGES, "stream": stream},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=30,
+        )
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert error["code"] == "upstream_unavailable"
+    assert "cannot connect" in error["message"]
+    assert "HTTP 500" not in error["message"]
