@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, start_memory
+from gateway.context.stage import MemoryContext
 from gateway.errors import (
     ANTHROPIC_INTERNAL_ERROR_BODY,
     INTERNAL_ERROR_BODY,
@@ -34,6 +35,7 @@ from gateway.errors import (
     anthropic_error_body,
     error_body,
 )
+from gateway.learning.outcomes import OutcomeLog, Outcomes
 from gateway.learning.service import start_learning, start_outcomes
 from gateway.observability import (
     METRICS_STATE,
@@ -51,7 +53,8 @@ from gateway.proxy.messages import Messages
 from gateway.proxy.passthrough import Embeddings, PassThrough
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
-from gateway.types import ExchangeLog, Handoff, NoLearning
+from gateway.reload import ConfigSource, Reloader, on_hangup
+from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
 from gateway.upstream.anthropic import (
     AnthropicWire,
@@ -74,7 +77,8 @@ Check = Callable[[], Awaitable[str | None]]
 
 @dataclass
 class Services:
-    """Everything a request handler needs, built once per process at startup."""
+    """Everything a request handler needs: built at startup, and again on each reload from
+    the same long-lived parts (``Core``)."""
 
     config: GatewayConfig
     authenticator: Authenticator
@@ -90,49 +94,79 @@ class Services:
     checks: dict[str, Check] = field(default_factory=dict)
 
 
-async def _build_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
-    upstreams: dict[str, Upstream] = {"openai": OpenAIWire(), "echo": Echo()}
-    if _uses_litellm(registry):
-        # Imported only when configured: the module pulls in the openai SDK.
-        from gateway.upstream.litellm import LiteLLM
+@dataclass
+class Core:
+    """What is built once per process and outlives reloads: metrics, the providers' clients
+    (one set per API: chat completions, responses, Anthropic's messages, pass-through), the
+    memory store and its models, learning and the outcome records."""
 
-        upstreams["litellm"] = LiteLLM()
-    for upstream in upstreams.values():
-        stack.push_async_callback(upstream.close)
-    return upstreams
+    metrics: Metrics
+    upstreams: dict[str, Upstream]
+    responses_upstreams: dict[str, Upstream]
+    forwarder: Forwarder
+    responses_forwarder: Forwarder
+    relay: Relay
+    stack: AsyncExitStack
+    memory: MemoryServices | None = None
+    handoff: Handoff = field(default_factory=NoLearning)
+    checks: dict[str, Check] = field(default_factory=dict)
+    outcomes: Outcomes | None = None
+    exchanges: OutcomeLog | None = None
+    #: Who answers ``/v1/messages``, by ``messages_protocol``.
+    messages_upstreams: dict[MessagesProtocol, MessagesUpstream] = field(default_factory=dict)
+
+
+@dataclass
+class Live:
+    """The services requests use now. A reload swaps in new ones; a request under way keeps
+    the ones it started with."""
+
+    current: Services
 
 
 def _uses_litellm(registry: ModelRegistry) -> bool:
     return any(route.protocol == "litellm" for route in registry.routes())
 
 
-def _responses_upstreams(registry: ModelRegistry, stack: AsyncExitStack) -> dict[str, Upstream]:
-    upstreams = responses_upstreams(with_litellm=_uses_litellm(registry))
+def _closed_at_exit(upstreams: dict[str, Upstream], stack: AsyncExitStack) -> dict[str, Upstream]:
     for upstream in upstreams.values():
         stack.push_async_callback(upstream.close)
     return upstreams
 
 
-def _messages_upstreams(
-    registry: ModelRegistry, stack: AsyncExitStack
-) -> dict[MessagesProtocol, MessagesUpstream]:
-    upstreams: dict[MessagesProtocol, MessagesUpstream] = {
-        "anthropic": AnthropicWire(),
-        "echo": MessagesEcho(),
-    }
-    if any(messages_protocol(route) == "litellm" for route in registry.routes()):
+def _with_litellm(registry: ModelRegistry, core: Core) -> None:
+    """Add the litellm clients at startup, or when a reload brings the first model that
+    needs them."""
+    if not _uses_litellm(registry) or "litellm" in core.upstreams:
+        return
+    # Imported only when configured: the module pulls in the openai SDK.
+    from gateway.upstream.litellm import LiteLLM
+
+    core.upstreams.update(_closed_at_exit({"litellm": LiteLLM()}, core.stack))
+    extra = responses_upstreams(with_litellm=True)
+    core.responses_upstreams.update(_closed_at_exit({"litellm": extra["litellm"]}, core.stack))
+
+
+def _with_messages_upstreams(registry: ModelRegistry, core: Core) -> None:
+    """Add who answers ``/v1/messages`` at startup, and litellm's Messages bridge when a reload
+    brings the first model that needs it."""
+    added: dict[MessagesProtocol, MessagesUpstream] = {}
+    if not core.messages_upstreams:
+        added["anthropic"], added["echo"] = AnthropicWire(), MessagesEcho()
+    needs_litellm = any(messages_protocol(route) == "litellm" for route in registry.routes())
+    if needs_litellm and "litellm" not in core.messages_upstreams:
         # Imported only when configured: the module pulls in the openai SDK.
         from gateway.upstream.litellm_messages import LiteLLMMessages
 
-        upstreams["litellm"] = LiteLLMMessages()
-    for upstream in upstreams.values():
-        stack.push_async_callback(upstream.close)
-    return upstreams
+        added["litellm"] = LiteLLMMessages()
+    for upstream in added.values():
+        core.stack.push_async_callback(upstream.close)
+    core.messages_upstreams.update(added)
 
 
-async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Services:
+async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
+    """Build what lives as long as the process; ``stack`` closes it all at shutdown."""
     registry = ModelRegistry(config.models)
-    authenticator = Authenticator(config.auth.keys)
     metrics = Metrics(
         model_names=registry.names(), multiprocess_dir=config.metrics.multiprocess_dir
     )
@@ -144,17 +178,45 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
     def count_failure(route: Route, error: UpstreamError) -> None:
         metrics.upstream_error(route.name, upstream_error_kind(error))
 
-    upstreams = await _build_upstreams(registry, stack)
-    forwarder = Forwarder(upstreams, on_failure=count_failure)
-    memory = None
-    memory_api = None
-    handoff: Handoff = NoLearning()
-    checks: dict[str, Check] = {}
-    cohorts: Cohorts | None = None
-    exchanges: ExchangeLog | None = None
-    feedback_api: FeedbackAPI | None = None
+    upstreams = _closed_at_exit({"openai": OpenAIWire(), "echo": Echo()}, stack)
+    answers = _closed_at_exit(responses_upstreams(with_litellm=False), stack)
+    relay = Relay()
+    stack.push_async_callback(relay.close)
+    core = Core(
+        metrics,
+        upstreams,
+        answers,
+        Forwarder(upstreams, on_failure=count_failure),
+        Forwarder(answers, on_failure=count_failure),
+        relay,
+        stack,
+    )
+    _with_litellm(registry, core)
+    _with_messages_upstreams(registry, core)
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
+        core.memory = memory
+        core.checks["memory_store"] = _store_check(memory)
+        core.outcomes, core.exchanges = start_outcomes(config, memory, metrics, stack)
+        core.handoff = await start_learning(
+            config, memory, registry, core.forwarder, metrics, stack, core.exchanges.restated
+        )
+    return core
+
+
+def build_services(config: GatewayConfig, core: Core) -> Services:
+    """The per-config parts (keys, models, the memory stage's settings, cohorts) over
+    ``core``."""
+    registry = ModelRegistry(config.models)
+    _with_litellm(registry, core)
+    _with_messages_upstreams(registry, core)
+    authenticator = Authenticator(config.auth.keys)
+    memory = core.memory
+    memory_api = None
+    feedback_api = None
+    cohorts = None
+    if memory is not None:
+        memory = replace(memory, context=MemoryContext(config, memory.retriever, core.metrics))
         memory_api = MemoryAPI(
             authenticator,
             memory.store,
@@ -164,20 +226,17 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             timeout_s=config.memory.api.timeout_s,
             max_json_depth=config.server.max_json_depth,
         )
-        checks["memory_store"] = _store_check(memory)
-        outcomes, outcome_log = start_outcomes(config, memory, metrics, stack)
-        cohorts, exchanges = Cohorts(config.personalization, config.tenants), outcome_log
+    if core.outcomes is not None:
+        cohorts = Cohorts(config.personalization, config.tenants)
         feedback_api = FeedbackAPI(
             authenticator,
-            outcomes,
+            core.outcomes,
             config.personalization,
-            metrics,
+            core.metrics,
             config.server.max_body_bytes,
             max_json_depth=config.server.max_json_depth,
         )
-        handoff = await start_learning(
-            config, memory, registry, forwarder, metrics, stack, outcome_log.restated
-        )
+    context = memory.context if memory else NoMemory()
 
     def endpoint(
         dialect: Dialect,
@@ -189,32 +248,27 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
             authenticator=authenticator,
             registry=registry,
             forwarder=forwarder,
-            context=memory.context if memory else NoMemory(),
-            handoff=handoff,
-            metrics=metrics,
+            context=context,
+            handoff=core.handoff,
+            metrics=core.metrics,
             max_body_bytes=config.server.max_body_bytes,
             dialect=dialect,
             cohorts=cohorts,
-            exchanges=exchanges,
+            exchanges=core.exchanges,
             max_json_depth=config.server.max_json_depth,
             **extra,
         )
 
-    chat = endpoint(CHAT, forwarder)
-    responses_forwarder = Forwarder(_responses_upstreams(registry, stack), on_failure=count_failure)
-    responses = endpoint(RESPONSES, responses_forwarder)
     # Messages picks its upstreams itself; the forwarder lends it retries and fallbacks.
-    answering = _messages_upstreams(registry, stack)
-    messages = endpoint(ANTHROPIC, forwarder, Messages, upstreams=answering)
-    relay = Relay()
-    stack.push_async_callback(relay.close)
-    translator = upstreams.get("litellm")
+    upstreams = core.messages_upstreams
+    messages = endpoint(ANTHROPIC, core.forwarder, Messages, upstreams=upstreams)
+    translator = core.upstreams.get("litellm")
     passthrough = PassThrough(
         authenticator=authenticator,
         registry=registry,
-        relay=relay,
+        relay=core.relay,
         embeddings=translator if isinstance(translator, Embeddings) else None,
-        metrics=metrics,
+        metrics=core.metrics,
         max_body_bytes=config.server.max_body_bytes,
         default_model=config.routing.default_model,
     )
@@ -222,15 +276,15 @@ async def start_services(config: GatewayConfig, stack: AsyncExitStack) -> Servic
         config,
         authenticator,
         registry,
-        chat,
-        responses,
+        endpoint(CHAT, core.forwarder),
+        endpoint(RESPONSES, core.responses_forwarder),
         messages,
         passthrough,
-        metrics,
+        core.metrics,
         memory,
         memory_api,
         feedback_api,
-        checks,
+        core.checks,
     )
 
 
@@ -246,8 +300,8 @@ def _store_check(memory: MemoryServices) -> Check:
 
 
 def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
+    live: Live = request.state.services
+    return live.current
 
 
 async def chat_completions(request: Request) -> Response | StreamResponse:
@@ -266,8 +320,8 @@ class _PassThroughApp:
     """An ASGI app rather than a request handler: the answer is relayed, not returned."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        services: Services = scope["state"]["services"]
-        await services.passthrough(scope, receive, send)
+        live: Live = scope["state"]["services"]
+        await live.current.passthrough(scope, receive, send)
 
 
 class PassThroughRoute(HTTPRoute):
@@ -395,13 +449,24 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return Response(body, 500, media_type="application/json")
 
 
-def create_app(config: GatewayConfig) -> Starlette:
+def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Starlette:
+    """The application for ``config``; with ``source``, ``SIGHUP`` reloads the file there."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with AsyncExitStack() as stack:
-            services = await start_services(config, stack)
-            log.info("gateway ready: %d models", len(services.registry.names()))
-            yield {"services": services, METRICS_STATE: services.metrics}
+            core = await start_core(config, stack)
+            live = Live(build_services(config, core))
+            if source is not None:
+                reloader = Reloader(
+                    source,
+                    config,
+                    lambda new: setattr(live, "current", build_services(new, core)),
+                    core.metrics.config_reload,
+                )
+                stack.enter_context(on_hangup(reloader))
+            log.info("gateway ready: %d models", len(live.current.registry.names()))
+            yield {"services": live, METRICS_STATE: core.metrics}
 
     owned: list[HTTPRoute] = [
         HTTPRoute("/v1/models", list_models, methods=["GET"]),

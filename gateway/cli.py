@@ -99,6 +99,19 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reload(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    config = _load(path)  # an invalid file is refused here, before any gateway sees it
+    from gateway.reload import signal_reload
+
+    try:
+        pid = signal_reload(config)
+    except ConfigError as exc:
+        raise _fail(exc, 1) from None
+    print(f"gateway: asked the gateway (pid {pid}) to reload {path}")
+    return 0
+
+
 #: Bad lines are listed one by one up to this many, then only counted.
 _SHOWN_BAD_LINES = 100
 
@@ -254,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     # The older spelling, `gateway check-config PATH`, still works.
     check.add_argument("config", nargs="?", help="the same as --config")
     check.set_defaults(handler=_check)
+    reload = commands.add_parser(
+        "reload", help="make the running gateway re-read its config file (SIGHUP)"
+    )
+    reload.add_argument("--config", help=_CONFIG_HELP)
+    reload.set_defaults(handler=_reload)
     _add_memory_commands(commands)
     _add_report_commands(commands)
     return parser

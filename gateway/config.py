@@ -148,8 +148,12 @@ class StoreConfig(_Section):
 class CacheConfig(_Section):
     #: Memories held in process memory across all users (about 2 KB each); LRU beyond.
     max_items: int = Field(200_000, ge=1)
-    #: With a store server, reload a user's index older than this (writers on other hosts).
+    #: With a store server, reload a user's index older than this, whatever its generation.
     ttl_s: float = Field(60.0, gt=0)
+    #: With a store server, how long a write or an erase on one host may stay unseen by another:
+    #: each host re-reads a user's generation at most this often, and an erase returns only
+    #: after this long (see docs/operations.md).
+    max_staleness_ms: int = Field(1000, ge=0, le=60_000)
     #: How often changed users' snapshot files are written (embedded store only).
     snapshot_interval_s: float = Field(5.0, gt=0)
 
@@ -384,6 +388,9 @@ class ExtractionConfig(_Section):
     retry_backoff_s: PositiveFloat = 2.0
     #: A claimed job returns to the queue when its worker has not renewed it for this long.
     lease_s: PositiveFloat = 30.0
+    #: While the memory store is unreachable, a job that needs it waits this long before the
+    #: next try (such waits use up none of ``max_attempts``).
+    store_retry_s: PositiveFloat = 30.0
     #: How often idle workers look for jobs from other processes or due retries.
     poll_interval_s: PositiveFloat = 1.0
     #: At shutdown, keep working through due jobs for at most this long; the rest stay queued.
@@ -604,6 +611,11 @@ def with_server(config: GatewayConfig, **overrides: Any) -> GatewayConfig:
 CONFIG_ENV = "GATEWAY_CONFIG"
 #: The directory where worker processes share their metrics; prometheus_client reads it too.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def process_environment() -> Mapping[str, str]:
+    """The environment that ``${VAR}`` in the config file is read from, again on a reload."""
+    return os.environ
 
 
 def load_worker_config() -> GatewayConfig:

@@ -20,18 +20,24 @@ from gateway.config import (
     GatewayConfig,
     export_to_workers,
     load_worker_config,
+    process_environment,
     with_metrics_dir,
 )
 from gateway.connection import LimitedHTTP
 from gateway.observability import tune_collector
 from gateway.observability.multiprocess import shared_directory
+from gateway.reload import ConfigSource, written_pid
 
 
 def create_app_from_env() -> object:
     """The factory each worker process calls; the CLI has put the config path in the env, and
     the directory where workers share their metrics."""
     tune_collector()
-    return create_app(load_worker_config())
+    return create_app(load_worker_config(), _source(Path(process_environment()[CONFIG_ENV])))
+
+
+def _source(path: Path) -> ConfigSource:
+    return ConfigSource(path.resolve(), process_environment())
 
 
 def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None:
@@ -58,8 +64,8 @@ def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None
     if server.workers == 1:
         tune_collector()
         # One process keeps its metrics in memory: a shared directory is for workers.
-        app = create_app(with_metrics_dir(config, None))
-        with _signals_end_quietly():
+        app = create_app(with_metrics_dir(config, None), _source(config_path))
+        with _signals_end_quietly(), written_pid(config):
             _run_one(uvicorn.Config(app, **options), sock)
         return
     # Worker processes rebuild the config themselves from the same file and environment.
@@ -67,7 +73,10 @@ def serve(config: GatewayConfig, config_path: Path, sock: socket.socket) -> None
     with _shared_metrics(config):
         factory = "gateway.server:create_app_from_env"
         workers = uvicorn.Config(factory, factory=True, workers=server.workers, **options)
-        Multiprocess(workers, sockets=[sock]).run()
+        # SIGHUP to this supervisor makes uvicorn replace its workers one by one, each new one
+        # reading the file afresh: `gateway reload` checks the file before it sends one.
+        with written_pid(config):
+            Multiprocess(workers, sockets=[sock]).run()
 
 
 def _run_one(config: uvicorn.Config, sock: socket.socket) -> None:

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
+    ("reload",),
     ("app", "connection"),
     ("server",),
     ("cli",),

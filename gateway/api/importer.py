@@ -32,14 +32,13 @@ import orjson
 
 from gateway.api.memory import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
 from gateway.config import GatewayConfig
-from gateway.context.service import STATE_DB, build_embedder, cache_settings
+from gateway.context.service import build_embedder, cache_settings, generation_log
 from gateway.errors import GatewayError, ImportInterrupted, InvalidRequest
 from gateway.proxy.identity import check_user_id
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder
 from gateway.store.index import Vector
 from gateway.store.records import Scope
-from gateway.store.snapshots import Generations
 from gateway.store.store import MemoryStore, NewMemory
 
 FIELDS = frozenset({"user_id", "content", "text", "tenant", "category", "created_at", "metadata"})
@@ -311,7 +310,7 @@ def open_store(config: GatewayConfig, embedder: Embedder) -> MemoryStore:
     backend = ChromaBackend(path=settings.path, url=settings.url)
     backend.connect()
     cache = cache_settings(config, remote=settings.url is not None)
-    return MemoryStore(backend, embedder, Generations(settings.state_dir / STATE_DB), cache)
+    return MemoryStore(backend, embedder, generation_log(config, backend), cache)
 
 
 async def import_lines(

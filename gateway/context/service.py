@@ -16,6 +16,7 @@ from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
 from gateway.store.child import ChromaChild
 from gateway.store.chroma import ChromaBackend
+from gateway.store.coherence import GenerationLog, SharedGenerations
 from gateway.store.embedding import Embedder, LiteLLMEmbedder, OnnxMiniLM, resolve_model_dir
 from gateway.store.quantized import int8_model
 from gateway.store.snapshots import Generations, Snapshots
@@ -77,7 +78,7 @@ async def start_memory(
         owned=None if remote else memory.store.path,
     )
     cache = cache_settings(config, remote=remote)
-    store = MemoryStore(backend, embedder, Generations(memory.store.state_dir / STATE_DB), cache)
+    store = MemoryStore(backend, embedder, generation_log(config, backend), cache)
     stack.push_async_callback(store.close)
     try:
         async with asyncio.timeout(memory.api.timeout_s):
@@ -105,14 +106,24 @@ async def start_memory(
 
 def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:
     """How the store caches users' indexes: snapshots beside an embedded store; with a store
-    server, a time limit for writers on other hosts."""
+    server, generations re-read at most every ``max_staleness_ms`` (other hosts write too)."""
     memory = config.memory
     return CacheSettings(
         max_items=memory.cache.max_items,
-        shared=config.server.workers > 1,
+        shared=config.server.workers > 1 and not remote,
+        max_staleness_s=memory.cache.max_staleness_ms / 1000 if remote else None,
         ttl_s=memory.cache.ttl_s if remote else None,
         snapshots=None if remote else Snapshots(memory.store.state_dir / "snapshots"),
     )
+
+
+def generation_log(config: GatewayConfig, backend: ChromaBackend) -> GenerationLog:
+    """Where the users' generations are kept: in the store server, which every host sees,
+    or beside an embedded store on this host's disk."""
+    store = config.memory.store
+    if store.url is not None:
+        return SharedGenerations(backend)
+    return Generations(store.state_dir / STATE_DB)
 
 
 async def _store_url(memory: MemoryConfig, metrics: Metrics, stack: AsyncExitStack) -> str | None:

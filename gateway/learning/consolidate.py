@@ -78,6 +78,10 @@ class Consolidator:
         self._metrics = metrics
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
 
+    async def erased_since(self, scope: Scope, moment: float) -> bool:
+        """Whether the user was erased on another host after ``moment`` (see the store)."""
+        return await self._store.erased_since(scope, moment)
+
     def lock(self, scope: Scope) -> asyncio.Lock:
         """Held while a job changes the user's memories (and while the user is erased): two
         jobs of one user must not both decide to add the same fact."""

@@ -92,7 +92,7 @@ class Pipeline:
             async with self._pacer.turn(), self._consolidator.lock(job.scope):
                 erased = await self._journal.call(
                     self._journal.erased_after, job.scope, job.created_at
-                )
+                ) or await self._consolidator.erased_since(job.scope, job.created_at)
                 if erased:
                     return "dropped"
                 restated = await self._consolidator.apply(job.scope, job.id, facts)

@@ -158,6 +158,7 @@ def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:
         max_attempts=settings.max_attempts,
         retry_backoff_s=settings.retry_backoff_s,
         lease_s=settings.lease_s,
+        store_retry_s=settings.store_retry_s,
         poll_interval_s=settings.poll_interval_s,
         drain_timeout_s=settings.drain_timeout_s,
     )

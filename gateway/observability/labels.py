@@ -27,6 +27,8 @@ RETRIEVAL_OUTCOMES = frozenset({"hit", "empty", "lexical", "timeout", "error", "
 DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
+#: How a config reload ended (``gateway.reload``).
+RELOAD_OUTCOMES = frozenset({"applied", "invalid"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
 #: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
 SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})

@@ -28,6 +28,7 @@ from gateway.observability.labels import (
     OTHER,
     OVERHEAD_STAGES,
     PASSTHROUGH_ENDPOINTS,
+    RELOAD_OUTCOMES,
     RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
     SKIPPED_TURN_REASONS,
@@ -215,6 +216,13 @@ class Metrics:
             "Times the gateway started its memory store process again after it died.",
             registry=registry,
         )
+        reloads = Counter(
+            "gateway_config_reloads_total",
+            "Config file reloads (SIGHUP, `gateway reload`), by outcome: applied or invalid.",
+            ["outcome"],
+            registry=registry,
+        )
+        self._reloads = _singles(reloads, RELOAD_OUTCOMES)
 
     def _build_extraction(self, registry: CollectorRegistry | None) -> None:
         self._queue_depth = Gauge(
@@ -417,6 +425,9 @@ class Metrics:
 
     def store_restarted(self) -> None:
         self._store_restarts.inc()
+
+    def config_reload(self, outcome: str) -> None:
+        self._reloads.get(outcome, self._reloads[OTHER]).inc()
 
     # Extraction -----------------------------------------------------------------------------
 

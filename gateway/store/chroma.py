@@ -122,6 +122,12 @@ class ChromaBackend:
             self._collections[name] = collection
         return collection
 
+    def named_collection(self, name: str) -> Any:
+        """A collection of the gateway's own records beside the memories (e.g. the
+        generation records of ``gateway.store.coherence``), created on first use."""
+        with _translated():
+            return self._client.get_or_create_collection(name, embedding_function=None)
+
     def identity(self) -> str:
         """The store's id, written into Chroma when it was first used by a gateway: a store
         that was wiped (or another store) has another."""

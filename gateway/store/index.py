@@ -108,6 +108,8 @@ class UserIndex:
         #: The store generation this index reflects (see ``gateway.store.store``).
         self.seq = seq
         self.loaded_at = time.monotonic()
+        #: When the generation was last read and found equal to ``seq`` (monotonic clock).
+        self.checked_at = self.loaded_at
         self._reset(capacity=16)
 
     def _reset(self, capacity: int) -> None:

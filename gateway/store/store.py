@@ -5,9 +5,11 @@ that index, loaded on first use from the user's snapshot file when it is current
 Chroma. Every write bumps the scope's generation before touching Chroma and again once it is
 done, so an index or snapshot is trusted only when its generation matches (see ``Generations``).
 
-With several processes (workers sharing a Chroma server), each request re-checks the generation
-(one SQLite read) so a worker never serves an index another worker has changed; snapshots are
-off, and ``ttl_s`` bounds staleness against writers on other hosts.
+With a store server shared by several processes or hosts, the generations are records in that
+server (``gateway.store.coherence``): a host re-reads a user's record at most every
+``max_staleness_s`` before serving the user's index, and an erase waits that long before it
+returns, so no host serves an erased user's memories once the erase has returned. Snapshots are
+off then, and ``ttl_s`` reloads every index now and then whatever the records say.
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ from gateway.config import RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
 from gateway.store.backend import Backend, StoredRecord
 from gateway.store.codec import decode, encode
+from gateway.store.coherence import GenerationLog, SharedGenerations
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector, build
 from gateway.store.lexical import forget_words
 from gateway.store.records import Memory, Scope, Source, Status, utcnow
-from gateway.store.snapshots import Generations, Snapshots
+from gateway.store.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOCK_STRIPES = 256
+#: A generation no record ever holds (records start at 0 and only grow or are random > 0).
+_STALE = -1
+#: Hosts' clocks tick at slightly different rates; an erase waits this much longer.
+_CLOCK_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,9 @@ class CacheSettings:
     max_items: int = 200_000
     #: Re-check the generation on every read (several processes share the store).
     shared: bool = False
+    #: Re-check the generation at most this often per user, and hold every erase this long
+    #: before it returns (generations shared by several hosts); None: never.
+    max_staleness_s: float | None = None
     #: Reload an index older than this (writers on other hosts); None: never.
     ttl_s: float | None = None
     snapshots: Snapshots | None = None
@@ -68,7 +78,7 @@ class MemoryStore:
         self,
         backend: Backend,
         embedder: Embedder,
-        generations: Generations,
+        generations: GenerationLog,
         cache: CacheSettings,
         *,
         threads: int = 2,
@@ -91,10 +101,10 @@ class MemoryStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def cached(self, scope: Scope) -> UserIndex | None:
-        """The scope's index if it is loaded and current; no I/O beyond one SQLite read."""
+    async def cached(self, scope: Scope) -> UserIndex | None:
+        """The scope's index if it is loaded and current; at most one generation read."""
         index = self._indexes.get(scope.key)
-        if index is None or not self._current(scope, index):
+        if index is None or not await self._current(scope, index):
             return None
         self._indexes.move_to_end(scope.key)
         return index
@@ -102,7 +112,7 @@ class MemoryStore:
     async def index(self, scope: Scope) -> UserIndex:
         """The scope's index, loading it if needed. A load survives its caller's cancellation,
         so a request that gives up at its deadline still leaves the index warm for the next."""
-        index = self.cached(scope)
+        index = await self.cached(scope)
         if index is not None:
             return index
         task = self._loading.get(scope.key)
@@ -154,7 +164,7 @@ class MemoryStore:
                     fresh.append((memory, vector))
             if fresh:
                 records = [_record(m, v) for m, v in fresh]
-                seq = await self._write(scope, partial(self._backend.put, scope, records))
+                seq = await self._write(scope, index, partial(self._backend.put, scope, records))
                 index.put_many(fresh)
                 self._commit(scope, index, seq)
         return memories
@@ -186,7 +196,7 @@ class MemoryStore:
                 write = partial(self._backend.replace, scope, _record(new, vector))
             else:
                 write = partial(self._backend.update_metadata, scope, new.id, encode(new))
-            seq = await self._write(scope, write)
+            seq = await self._write(scope, index, write)
             index.put(new, vector)
             self._commit(scope, index, seq)
         return new
@@ -198,7 +208,7 @@ class MemoryStore:
                 raise MemoryNotFound(
                     f"No memory with id '{memory_id}' for this user.", param="memory_id"
                 )
-            seq = await self._write(scope, partial(self._backend.delete, scope, [memory_id]))
+            seq = await self._write(scope, index, partial(self._backend.delete, scope, [memory_id]))
             index.remove(memory_id)
             self._commit(scope, index, seq)
 
@@ -212,17 +222,32 @@ class MemoryStore:
         and (in a store this gateway runs) every copy Chroma kept of the deleted texts."""
         for hook in self._erase_hooks:
             await hook(scope)
+        if isinstance(self._generations, SharedGenerations):
+            # Before the records go: a job another host accepted earlier must find it.
+            await self._run(self._generations.record_erasure, scope, time.time())
         async with self._lock(scope):
             index = await self.index(scope)
             count = len(index)
-            await self._write(scope, partial(self._backend.erase, scope))
+            await self._write(scope, index, partial(self._backend.erase, scope))
             self._forget(scope)
             forget_words()
             if self._cache.snapshots is not None:
                 await self._run(self._cache.snapshots.drop, scope)
         # Outside the lock: one purge covers every erase that finished before it began.
         await self._purges.run()
+        if self._cache.max_staleness_s is not None:
+            # Every other host re-reads the generation within this time before it serves the
+            # user again: returning later is what makes the erase hold on all of them.
+            await asyncio.sleep(self._cache.max_staleness_s + _CLOCK_MARGIN_S)
         return count
+
+    async def erased_since(self, scope: Scope, moment: float) -> bool:
+        """Whether an erase of the user began at or after ``moment`` (epoch seconds) on any host
+        sharing the store; only a store server keeps that record (one host's own journal notes
+        its own erasures)."""
+        if not isinstance(self._generations, SharedGenerations):
+            return False
+        return await self._run(self._generations.erased_since, scope, moment)
 
     # -- housekeeping ------------------------------------------------------------------------
 
@@ -286,12 +311,23 @@ class MemoryStore:
     def _lock(self, scope: Scope) -> asyncio.Lock:
         return self._locks[int(scope.key[:8], 16) % _LOCK_STRIPES]
 
-    def _current(self, scope: Scope, index: UserIndex) -> bool:
-        if self._cache.ttl_s is not None and time.monotonic() - index.loaded_at > self._cache.ttl_s:
+    async def _current(self, scope: Scope, index: UserIndex) -> bool:
+        cache = self._cache
+        started = time.monotonic()
+        if cache.ttl_s is not None and started - index.loaded_at > cache.ttl_s:
             return False
-        return not self._cache.shared or self._generations.current(scope) == index.seq
+        if cache.shared:
+            return self._generations.current(scope) == index.seq
+        if cache.max_staleness_s is None or started - index.checked_at < cache.max_staleness_s:
+            return True
+        if await self._run(self._generations.current, scope) != index.seq:
+            return False
+        # The read began at ``started``: what it saw was true at that moment or later.
+        index.checked_at = max(index.checked_at, started)
+        return True
 
     async def _load(self, scope: Scope) -> UserIndex:
+        started = time.monotonic()
         store_id = await self.identify()
         seq = await self._run(self._generations.current, scope)
         snapshots = self._cache.snapshots
@@ -305,17 +341,25 @@ class MemoryStore:
             index = build(self._embedder.dimension, seq, items)
             if snapshots is not None:
                 self._dirty[scope.key] = (scope, index)
+        index.checked_at = started
         self._remember(scope, index)
         return index
 
-    async def _write(self, scope: Scope, write: Callable[[], None]) -> int:
-        """Bump the generation, write to Chroma, bump again; returns the final generation.
+    async def _write(self, scope: Scope, index: UserIndex, write: Callable[[], None]) -> int:
+        """Bump the generation, write to Chroma, bump again; returns the generation ``index``
+        may claim once it holds the write.
 
         The second bump is for readers in other processes: one that loaded the user while the
         write was under way (and may have missed it) holds the middle generation, so its index
-        goes stale instead of being trusted until the next write."""
+        goes stale instead of being trusted until the next write. When another process wrote
+        since ``index`` was checked, or bumps while this write is under way, ``index`` may lack
+        that write: it gets a generation no record holds, and is reloaded when next checked.
+        (The one overlap this misses: another process's write that begins between this
+        write's first read and first bump and ends before this one does; ``ttl_s`` bounds it,
+        see docs/operations.md.)"""
         await self.identify()
-        await self._run(self._generations.bump, scope)
+        unchanged = await self._run(self._generations.current, scope) == index.seq
+        first = await self._run(self._generations.bump, scope)
         try:
             await self._run(write)
         except asyncio.CancelledError:
@@ -323,7 +367,9 @@ class MemoryStore:
             # cached index no longer says what is stored, so the next read rebuilds it.
             self._forget(scope)
             raise
-        return await self._run(self._generations.bump, scope)
+        alone = unchanged and await self._run(self._generations.current, scope) == first
+        last = await self._run(self._generations.bump, scope)
+        return last if alone else _STALE
 
     def _commit(self, scope: Scope, index: UserIndex, seq: int) -> None:
         """Record that ``index`` now holds every write up to generation ``seq``. Called only

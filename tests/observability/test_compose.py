@@ -3,6 +3,7 @@ mounts exists, and that the services point at each other consistently."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
@@ -43,10 +44,10 @@ def mounted(service: dict[str, Any], container_path: str) -> Path:
     raise AssertionError(f"{container_path} is not mounted")
 
 
-def test_the_stack_has_its_four_services_and_every_mount_exists() -> None:
+def test_the_stack_has_its_services_and_every_mount_exists() -> None:
     spec = compose()
     services = spec["services"]
-    assert set(services) == {"gateway", "chroma", "prometheus", "grafana"}
+    assert set(services) == {"gateway", "gateway-2", "chroma", "prometheus", "grafana"}
     assert (ROOT / services["gateway"]["build"] / "Dockerfile").is_file()
     declared = set(spec.get("volumes") or {})
     for name, service in services.items():
@@ -79,7 +80,7 @@ def test_prometheus_scrapes_the_gateway() -> None:
     config_file = mounted(prometheus, config_path)
     (job,) = yaml.safe_load(config_file.read_text())["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
-    assert job["static_configs"] == [{"targets": ["gateway:8080"]}]
+    assert job["static_configs"] == [{"targets": ["gateway:8080", "gateway-2:8080"]}]
     promtool = shutil.which("promtool")
     if promtool is not None:  # shipped with Debian's prometheus package
         subprocess.run(
@@ -103,3 +104,20 @@ def test_grafana_is_provisioned_with_the_datasource_and_the_dashboards() -> None
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert mounted(grafana, home).is_file()
     assert grafana["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_the_compose_file_is_valid_by_the_compose_specification() -> None:
+    # compose_spec parses strictly (unknown keys, wrong types); YAML merge keys resolved first.
+    from compose_spec import PyCompose
+
+    parsed = PyCompose.from_json(json.dumps(compose()))
+    assert set(parsed.service_names()) == set(compose()["services"])
+
+
+def test_two_gateway_replicas_share_the_store_and_keep_their_journals_apart() -> None:
+    services = compose()["services"]
+    replicas = [services["gateway"], services["gateway-2"]]
+    configs = [mounted(r, r["environment"]["GATEWAY_CONFIG"]) for r in replicas]
+    assert configs[0] == configs[1]
+    assert mounts(replicas[0])["/app/data"] != mounts(replicas[1])["/app/data"]
+    assert {r["ports"][0].split(":")[0] for r in replicas} == {"8080", "8081"}

@@ -14,7 +14,7 @@ import orjson
 import yaml
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.context.service import STATE_DB
+from gateway.context.service import generation_log
 from gateway.store.chroma import ChromaBackend
 from gateway.store.embedding import Embedder
 from gateway.store.records import Memory, Scope
@@ -112,8 +112,7 @@ def open_store(config: GatewayConfig, embedder: Embedder) -> MemoryStore:
     writing what the HTTP API cannot, such as superseded memories."""
     settings = config.memory.store
     backend = ChromaBackend(path=settings.path, url=settings.url)
-    generations = Generations(settings.state_dir / STATE_DB)
-    return MemoryStore(backend, embedder, generations, CacheSettings())
+    return MemoryStore(backend, embedder, generation_log(config, backend), CacheSettings())
 
 
 async def supersede(
