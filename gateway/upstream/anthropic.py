@@ -7,7 +7,6 @@ bridge (``gateway.upstream.litellm_messages``), which translates for its provide
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -15,16 +14,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from gateway.upstream import Reply, ReplyStream
-from gateway.upstream.http1 import Client, ConnectionFailed, Response
-from gateway.upstream.openai_wire import WireStream, _mapping
+from gateway.upstream.http1 import Client, Response
+from gateway.upstream.openai_wire import WireStream, open_answer, read_answer
 from gateway.upstream.routes import Route
-from gateway.upstream.status import (
-    passed_headers,
-    require_key,
-    status_error,
-    timed_out,
-    unreachable,
-)
 
 MessagesProtocol = Literal["anthropic", "litellm", "echo"]
 DEFAULT_API_BASE = "https://api.anthropic.com"
@@ -78,34 +70,12 @@ class AnthropicWire:
     async def complete(
         self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
     ) -> Reply:
-        require_key(route)
-        try:
-            async with asyncio.timeout(route.config.timeout_s):
-                response = await self._post(route, body, headers)
-                data = await response.read()
-        except TimeoutError as exc:
-            raise timed_out(route) from exc
-        except ConnectionFailed as exc:
-            raise unreachable(route, exc) from exc
-        if response.status >= 400:
-            raise status_error(route, response.status, data, _mapping(response))
-        return Reply(response.status, passed_headers(response.headers), data)
+        return await read_answer(route, lambda: self._post(route, body, headers))
 
     async def stream(
         self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
     ) -> WireStream:
-        require_key(route)
-        try:
-            async with asyncio.timeout(route.config.timeout_s):
-                response = await self._post(route, body, headers)
-                if response.status >= 400:
-                    data = await response.read()
-                    raise status_error(route, response.status, data, _mapping(response))
-        except TimeoutError as exc:
-            raise timed_out(route) from exc
-        except ConnectionFailed as exc:
-            raise unreachable(route, exc) from exc
-        return WireStream(route, response)
+        return await open_answer(route, lambda: self._post(route, body, headers))
 
     async def _post(
         self, route: Route, body: dict[str, Any], client: Mapping[str, str]
