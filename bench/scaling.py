@@ -47,10 +47,13 @@ from bench import machine, synthetic
 from bench.procs import REPO_DIR, WORK_DIR, command_line, pinned, save_results
 from bench.workload import SYSTEM_PROMPT, question
 from gateway.config import EmbeddingConfig, GatewayConfig
+from gateway.context.profile import Personalization
 from gateway.context.retrieval import Retriever
 from gateway.context.service import build_embedder, build_query_embedder
 from gateway.context.stage import MemoryContext
 from gateway.observability import CollectorPauses, Metrics, tune_collector
+from gateway.profile.store import ProfileStore
+from gateway.profile.summary import SummaryWriter
 from gateway.proxy.request import parse_chat
 from gateway.store.backend import StoredRecord
 from gateway.store.chroma import ChromaBackend
@@ -240,7 +243,13 @@ class Probe:
             timeout_s=memory.retrieval.timeout_ms / 1000,
             expiry_days=memory.expiry_days,
         )
-        self.context = MemoryContext(config, retriever, Metrics(model_names=["chat"]))
+        metrics = Metrics(model_names=["chat"])
+        # The profile stage too, as the gateway runs it (a summary may be written in the
+        # background for users whose memories overflow the budget).
+        profiles = ProfileStore(backend)
+        summaries = SummaryWriter(self.store, profiles, config.personalization, metrics)
+        personalization = Personalization(config, profiles, self.store, summaries)
+        self.context = MemoryContext(config, retriever, metrics, personalization)
         self.route = build_route(config.models[0])
         self.asked = 0
 

@@ -22,9 +22,9 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
+from gateway.api.profile import ProfileAPI
 from gateway.config import GatewayConfig
-from gateway.context.service import MemoryServices, start_memory
-from gateway.context.stage import MemoryContext
+from gateway.context.service import MemoryServices, memory_context, start_memory
 from gateway.errors import (
     ANTHROPIC_INTERNAL_ERROR_BODY,
     INTERNAL_ERROR_BODY,
@@ -92,6 +92,7 @@ class Services:
     memory_api: MemoryAPI | None = None
     feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
+    profile_api: ProfileAPI | None = None
 
 
 @dataclass
@@ -213,10 +214,11 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
     authenticator = Authenticator(config.auth.keys)
     memory = core.memory
     memory_api = None
+    profile_api = None
     feedback_api = None
     cohorts = None
     if memory is not None:
-        memory = replace(memory, context=MemoryContext(config, memory.retriever, core.metrics))
+        memory = replace(memory, context=memory_context(config, memory, core.metrics))
         memory_api = MemoryAPI(
             authenticator,
             memory.store,
@@ -224,6 +226,14 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             config.memory.categories,
             config.server.max_body_bytes,
             timeout_s=config.memory.api.timeout_s,
+            max_json_depth=config.server.max_json_depth,
+            profiles=memory.profiles,
+        )
+        profile_api = ProfileAPI(
+            authenticator,
+            memory.profiles,
+            core.metrics,
+            config.server.max_body_bytes,
             max_json_depth=config.server.max_json_depth,
         )
     if core.outcomes is not None:
@@ -285,6 +295,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         memory_api,
         feedback_api,
         core.checks,
+        profile_api,
     )
 
 
@@ -355,9 +366,13 @@ async def list_models(request: Request) -> Response:
     return _json({"object": "list", "data": data})
 
 
-def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+def _memory_endpoint(
+    name: str, api_name: str = "memory_api"
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler ``name`` of the memory API (or of another API built with memory on)."""
+
     async def endpoint(request: Request) -> Response:
-        api = _services(request).memory_api
+        api = getattr(_services(request), api_name)
         if api is None:
             raise NotFound("Memory is disabled on this gateway (memory.enabled: false).")
         handler: Callable[[Request], Awaitable[Response]] = getattr(api, name)
@@ -365,6 +380,9 @@ def _memory_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
 
     return endpoint
 
+
+PROFILE_PATH = "/v1/users/{user_id:path}/profile"
+PROFILE_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 MEMORY_ROUTES = [
     # The fixed sub-paths come before {memory_id}, which would otherwise swallow them. User ids
@@ -474,6 +492,15 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
         *(
             HTTPRoute(path, _memory_endpoint(name), methods=[method], name=f"memory-{name}")
             for path, name, method in MEMORY_ROUTES
+        ),
+        *(
+            HTTPRoute(
+                PROFILE_PATH,
+                _memory_endpoint(method.lower(), "profile_api"),
+                methods=[method],
+                name=f"profile-{method.lower()}",
+            )
+            for method in PROFILE_METHODS
         ),
     ]
     routes: list[BaseRoute] = [

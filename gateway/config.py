@@ -265,6 +265,9 @@ class ContextConfig(_Section):
     max_budget_tokens: int = Field(8000, ge=0)
     #: The injected block; ``{memories}`` is replaced by the chosen items.
     template: str = DEFAULT_TEMPLATE
+    #: A memory due within this many days (``metadata.due_at``, or a date in its text) is
+    #: injected in an ``upcoming`` section; 0 turns the section off.
+    upcoming_days: int = Field(14, ge=0, le=366)
 
     @field_validator("template")
     @classmethod
@@ -326,8 +329,56 @@ DEFAULT_FEEDBACK_REASONS = (
 _CODE = r"^[a-z][a-z0-9_]{0,31}$"
 
 
+#: The wording of each profile directive, keyed ``<field>.<value>``, or ``<field>`` for a field
+#: whose value is free text (``{value}`` is replaced by it). ``history`` tells the model how to
+#: use past context, ``precedence`` says the organization's rules win, ``summary`` introduces
+#: the profile summary.
+DEFAULT_PROFILE_TEMPLATES: Mapping[str, str] = {
+    "expertise.technical": "This user is technically proficient: use precise terms, include "
+    "code and config values, skip basics.",
+    "expertise.intermediate": "This user knows the product but is not an engineer: name the "
+    "settings to change, explain technical terms briefly.",
+    "expertise.non_technical": "This user is not technical: use plain language and numbered "
+    "steps, no jargon, no code.",
+    "brevity.concise": "Keep answers short: lead with the answer, skip the background.",
+    "brevity.balanced": "Give the answer first, then a short explanation.",
+    "brevity.thorough": "Explain the reasoning and the steps in full.",
+    "format.bullets": "Format answers as bullet points.",
+    "format.prose": "Write answers as short paragraphs of prose, not lists.",
+    "format.code_first": "Start with the code or command, then explain it.",
+    "tone.casual": "Use a casual, friendly tone.",
+    "tone.neutral": "Use a neutral, matter-of-fact tone.",
+    "tone.formal": "Use a formal, professional tone.",
+    "language": "Answer in {value}.",
+    "role": "The user's role: {value}.",
+    "stack": "The user works with: {value}.",
+    "followup": "If a follow-up is needed, offer it by {value}.",
+    "instructions": "The user asked: {value}",
+    "history": "Refer to earlier conversations only when that saves the user time, and never "
+    "by counting or announcing them.",
+    "precedence": "The organization's compliance rules and tone take precedence over these "
+    "preferences.",
+    "summary": "What the user's history adds up to: {value}",
+}
+
+
 class PersonalizationConfig(_Section):
-    """Measuring whether memory helps: holdout cohorts, feedback, restated facts, reactions."""
+    """Personalization: the user profile, which shapes how answers are written for each user,
+    and measuring whether memory helps (holdout cohorts, feedback, restated facts, reactions)."""
+
+    #: ``false``: no user profile is learned or applied (the profile API still answers).
+    profile: bool = True
+    #: Consistent observations, from separate exchanges, an inferred profile field needs to
+    #: change.
+    evidence_required: int = Field(3, ge=1, le=16)
+    #: An inferred profile field not confirmed for this many days fades to unset.
+    stale_after_days: float = Field(90.0, gt=0)
+    #: The most tokens the profile summary of a user whose memories outgrow the budget takes.
+    summary_tokens: int = Field(150, ge=10, le=2000)
+    #: The profile summary is written again after this many new memories.
+    summary_refresh_after: int = Field(100, ge=1)
+    #: Overrides of the profile directives' wording (see ``DEFAULT_PROFILE_TEMPLATES``).
+    templates: dict[str, str] = Field(default_factory=dict)
 
     #: The share of users (0-100) who get no memories injected (the holdout); learning goes on.
     holdout_percent: float = Field(0.0, ge=0.0, le=100.0)
@@ -346,6 +397,20 @@ class PersonalizationConfig(_Section):
         """The holdout share in percent for a tenant with these settings."""
         override = None if tenant is None else tenant.personalization.holdout_percent
         return self.holdout_percent if override is None else override
+
+    @field_validator("templates")
+    @classmethod
+    def _known_templates(cls, templates: dict[str, str]) -> dict[str, str]:
+        for key in templates:
+            if key not in DEFAULT_PROFILE_TEMPLATES:
+                close = difflib.get_close_matches(key, list(DEFAULT_PROFILE_TEMPLATES), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown template '{key}'{hint}")
+        return templates
+
+    def template(self, key: str) -> str:
+        """The wording of one profile directive."""
+        return self.templates.get(key, DEFAULT_PROFILE_TEMPLATES[key])
 
 
 DEFAULT_BLOCKED_CATEGORIES = (
@@ -372,8 +437,6 @@ class ExtractionConfig(_Section):
     categories: tuple[str, ...] = ("preference", "fact", "role", "general")
     #: Facts the model puts in these categories are never stored.
     blocked_categories: tuple[str, ...] = DEFAULT_BLOCKED_CATEGORIES
-    #: Consistent observations a style preference (tone, brevity, format) needs to take effect.
-    style_evidence_required: int = Field(3, ge=1, le=100)
     #: Cosine similarity at which a new fact repeats an existing memory (see the learning page).
     duplicate_similarity: float = Field(0.89, gt=0.0, le=1.0)
     #: Similarity at which a new fact of the same category replaces an existing memory.

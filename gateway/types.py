@@ -41,6 +41,8 @@ class Identity:
     retrieval_mode: RetrievalMode | None = None
     #: ``holdout``: the user's memories are not injected (they are still learned).
     cohort: Cohort = "memory"
+    #: ``X-Personalization: off`` leaves the user's profile out of this request.
+    personalization: bool = True
 
     @property
     def reads(self) -> bool:

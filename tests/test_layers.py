@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("types", "tokens", "_litellm", "listener"),
     ("observability", "config_reference"),
     ("store", "upstream"),
+    ("profile",),
     ("context",),
     ("learning",),
     ("proxy",),

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from gateway.context.retrieval import Retriever
 from gateway.errors import InvalidRequest, StoreUnavailable
+from gateway.profile.store import ProfileStore
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import check_user_id
 from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
@@ -42,9 +43,12 @@ class MemoryAPI:
         *,
         timeout_s: float,
         max_json_depth: int = MAX_JSON_DEPTH,
+        profiles: ProfileStore | None = None,
     ) -> None:
         self._auth = authenticator
         self._timeout_s = timeout_s
+        #: The users' profiles, exported with their memories.
+        self._profiles = profiles
         self._store = store
         self._retriever = retriever
         self._categories = categories
@@ -52,9 +56,7 @@ class MemoryAPI:
         self._max_json_depth = max_json_depth
 
     def _scope(self, request: Request) -> Scope:
-        principal = self._auth.authenticate(request.headers)
-        user = check_user_id(request.path_params["user_id"], "user_id")
-        return Scope(principal.tenant, user)
+        return user_scope(self._auth, request)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await read_body(request, self._max_body_bytes)
@@ -192,14 +194,16 @@ class MemoryAPI:
     async def export(self, request: Request) -> Response:
         scope = self._scope(request)
         memories = await self._in_time(self._store.all(scope))
-        return _json(
-            {
-                "object": "user.memories.export",
-                "user_id": scope.user,
-                "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
-                "memories": [m.public() for m in memories],
-            }
-        )
+        body: dict[str, Any] = {
+            "object": "user.memories.export",
+            "user_id": scope.user,
+            "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
+            "memories": [m.public() for m in memories],
+        }
+        if self._profiles is not None:
+            profile = await self._in_time(self._profiles.get(scope))
+            body["profile"] = profile.export(scope.user)
+        return _json(body)
 
     def _new(self, item: Any, prefix: str) -> NewMemory:
         if not isinstance(item, dict):
@@ -237,6 +241,13 @@ class MemoryAPI:
                 param=param,
             )
         return value
+
+
+def user_scope(authenticator: Authenticator, request: Request) -> Scope:
+    """The user the path names, within the tenant of the caller's key."""
+    principal = authenticator.authenticate(request.headers)
+    user = check_user_id(request.path_params["user_id"], "user_id")
+    return Scope(principal.tenant, user)
 
 
 def _changed(memory: Memory, changes: Mapping[str, Any]) -> Memory:

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 from gateway._litellm import load_litellm
 from gateway.config import GatewayConfig, MemoryConfig
+from gateway.context.profile import Personalization
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
 from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
+from gateway.profile.store import ProfileStore
+from gateway.profile.summary import SummaryWriter
 from gateway.store.child import ChromaChild
 from gateway.store.chroma import ChromaBackend
 from gateway.store.coherence import GenerationLog, SharedGenerations
@@ -23,6 +26,8 @@ from gateway.store.snapshots import Generations, Snapshots
 from gateway.store.store import CacheSettings, MemoryStore
 
 STATE_DB = "gateway.sqlite3"
+#: With several worker processes, how long one trusts a cached profile another may have changed.
+SHARED_PROFILE_TTL_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +37,8 @@ class MemoryServices:
     embedder: Embedder
     retriever: Retriever
     context: MemoryContext
+    profiles: ProfileStore
+    summaries: SummaryWriter
 
 
 def build_embedder(config: MemoryConfig) -> Embedder:
@@ -100,8 +107,27 @@ async def start_memory(
     )
     stack.callback(retriever.close)
     store.before_erase(retriever.forget)
-    context = MemoryContext(config, retriever, metrics)
-    return MemoryServices(store, embedder, retriever, context)
+    profiles = ProfileStore(
+        backend, ttl_s=SHARED_PROFILE_TTL_S if config.server.workers > 1 else None
+    )
+    summaries = SummaryWriter(store, profiles, config.personalization, metrics)
+    # The profile and its summary go with the user's memories (learning erases the profile
+    # again once the user's running job is done).
+    store.before_erase(summaries.forget)
+    store.before_erase(profiles.erase)
+    stack.push_async_callback(summaries.close)
+    personalization = Personalization(config, profiles, store, summaries)
+    context = MemoryContext(config, retriever, metrics, personalization)
+    return MemoryServices(store, embedder, retriever, context, profiles, summaries)
+
+
+def memory_context(
+    config: GatewayConfig, memory: MemoryServices, metrics: Metrics
+) -> MemoryContext:
+    """The memory stage for ``config`` over parts that outlive it (a reload builds a new one:
+    the tenants' context and the profile's wording come from the config)."""
+    personalization = Personalization(config, memory.profiles, memory.store, memory.summaries)
+    return MemoryContext(config, memory.retriever, metrics, personalization)
 
 
 def cache_settings(config: GatewayConfig, *, remote: bool) -> CacheSettings:

@@ -19,6 +19,7 @@ from gateway.context.budget import (
 )
 from gateway.context.injection import inject
 from gateway.context.organization import tenant_items
+from gateway.context.profile import UPCOMING, Personalization, applied
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
@@ -35,9 +36,16 @@ _HELD_OUT = Retrieved([], "empty", 0.0)
 
 
 class MemoryContext:
-    def __init__(self, config: GatewayConfig, retriever: Retriever, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        retriever: Retriever,
+        metrics: Metrics,
+        personalization: Personalization | None = None,
+    ) -> None:
         self._retriever = retriever
         self._metrics = metrics
+        self._personalization = personalization
         self._settings = config.context
         self._priorities = config.memory.categories
         self._tenant_items = {
@@ -53,10 +61,27 @@ class MemoryContext:
             self._metrics.retrieval("skipped", None)
             return _OFF
         started = time.perf_counter()
+        scope = Scope(identity.tenant, identity.user)
         held_out = identity.cohort == "holdout"
-        retrieved = _HELD_OUT if held_out else await self._retrieve(identity, chat)
+        # A held-out user gets no profile either: it is learned, like their memories.
+        personalization = self._personalization
+        if held_out or not identity.personalization:
+            personalization = None
+        if held_out:
+            retrieved, profile = _HELD_OUT, None
+        elif personalization is None:
+            retrieved, profile = await self._retrieve(identity, chat), None
+        else:
+            retrieved, profile = await personalization.alongside(
+                scope, self._retrieve(identity, chat)
+            )
+        extra = await personalization.items(scope, profile) if personalization else ()
         assembled = time.perf_counter()
-        selection = await self._select(identity, chat, route, retrieved)
+        selection = await self._select(identity, chat, route, retrieved, extra)
+        if personalization is not None and selection.dropped:
+            await personalization.overflowed(scope, profile)
+        if extra:
+            self._metrics.upcoming_injected(sum(i.category == UPCOMING for i in selection.items))
         messages = inject(chat.messages, selection.block)
         self._report(route, None if held_out else retrieved, selection, started, assembled)
         headers = _headers(retrieved, selection)
@@ -80,10 +105,19 @@ class MemoryContext:
         return await self._retriever.retrieve(scope, query, identity.retrieval_mode)
 
     async def _select(
-        self, identity: Identity, chat: ChatRequest, route: Route, retrieved: Retrieved
+        self,
+        identity: Identity,
+        chat: ChatRequest,
+        route: Route,
+        retrieved: Retrieved,
+        extra: tuple[Candidate, ...] = (),
     ) -> Selection:
-        tenant = self._tenant_items.get(identity.tenant, ())
+        tenant = self._tenant_items.get(identity.tenant, ()) + extra
         hits = retrieved.hits
+        if extra:
+            shown = {item.memory_id for item in extra if item.memory_id}
+            if shown:
+                hits = [hit for hit in hits if hit.memory.id not in shown]
         if not tenant and not hits:
             return Selection("", (), 0, 0, 0)
         counter = TokenCounter(route.upstream_model)
@@ -141,6 +175,7 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
         "x-memory-status": status,
         "x-memory-items": str(len(selection.items)),
         "x-memory-tokens": str(selection.tokens),
+        "x-memory-profile": "applied" if applied(selection.items) else "none",
     }
     if not retrieved.degraded:
         # How they were ranked: "lexical" when the query embedder was late or overloaded.

@@ -1,4 +1,4 @@
-"""Putting new facts into a user's memories: add, reinforce, supersede, and gate style.
+"""Putting new facts into a user's memories: add, reinforce, supersede.
 
 Each fact is compared with the user's nearest memories (``similarity.verdict``):
 
@@ -9,16 +9,13 @@ Each fact is compared with the user's nearest memories (``similarity.verdict``):
   no longer retrieved);
 - anything else is added.
 
-Style preferences (tone, brevity, format) are gated: they are stored ``pending`` (not
-retrieved) and promoted to ``active`` once ``style_evidence_required`` consistent observations
-agree; only then do they supersede the style they contradict. A pending style that is
-contradicted before it takes effect is superseded at once, so only *consistent* observations
-count.
+Style preferences (tone, brevity, format) never come here: they shape the user's profile
+(``gateway.learning.personalize``), behind its own evidence gate.
 
 Replays change nothing ("at most once in effect"). A fact's operation id is derived from its job
 and text: an added memory takes that id, and a bump records it in the memory's
 ``observations`` metadata in the same write, so a replayed job finds its work done. A supersede
-or promotion cut short by a crash is finished by the replay (``_link``).
+cut short by a crash is finished by the replay (``_link``).
 """
 
 from __future__ import annotations
@@ -38,8 +35,6 @@ from gateway.store.store import MemoryStore, NewMemory
 
 OBSERVATIONS: Final = "observations"
 SUPERSEDES: Final = "supersedes"
-KIND: Final = "kind"
-STYLE_KIND: Final = "style"
 #: Operation ids kept per memory: a replay comes within a lease or two, never 16 jobs later.
 MAX_OBSERVATIONS: Final = 16
 NEAREST: Final = 5
@@ -54,14 +49,9 @@ def operation_id(job_id: str, fact: Fact) -> str:
     return digest.hexdigest()[:32]
 
 
-def is_style(memory: Memory) -> bool:
-    return memory.metadata.get(KIND) == STYLE_KIND
-
-
 @dataclass(frozen=True, slots=True)
 class Rules:
     thresholds: Thresholds = field(default_factory=Thresholds)
-    style_evidence_required: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,87 +107,49 @@ class Consolidator:
 
     async def _match(self, scope: Scope, fact: Fact, vector: Vector) -> Match | None:
         """The best duplicate among the nearest memories, else the best related memory that
-        this fact may replace (same category, same kind), else None."""
+        this fact may replace (same category), else None."""
         candidates = await self._store.nearest(scope, vector, NEAREST)
-        if fact.style:
-            candidates = [*candidates, *await self._pending(scope, vector)]
         related: Match | None = None
         for memory, similarity in sorted(candidates, key=lambda c: -c[1]):
             judged = verdict(fact.content, memory.content, similarity, self._rules.thresholds)
             if judged == "duplicate":
                 return Match(memory, duplicate=True)
-            replaceable = memory.category == fact.category and is_style(memory) == fact.style
+            replaceable = memory.category == fact.category
             if judged == "related" and replaceable and related is None:
                 related = Match(memory, duplicate=False)
         return related
 
-    async def _pending(self, scope: Scope, vector: Vector) -> list[tuple[Memory, float]]:
-        index = await self._store.index(scope)
-        return [
-            (memory, float(index.vector_at(memory.id) @ vector))
-            for memory in index.memories()
-            if memory.status == "pending"
-        ]
-
     async def _add(
         self, scope: Scope, op: str, fact: Fact, vector: Vector, supersedes: str | None = None
     ) -> Memory:
-        metadata: dict[str, Any] = {KIND: STYLE_KIND} if fact.style else {}
-        if supersedes is not None:
-            metadata[SUPERSEDES] = supersedes
-        gated = fact.style and self._rules.style_evidence_required > 1
+        metadata: dict[str, Any] = {} if supersedes is None else {SUPERSEDES: supersedes}
         item = NewMemory(
             content=fact.content,
             category=fact.category,
             metadata=metadata,
             source="extracted",
             id=op,
-            status="pending" if gated else "active",
         )
         [memory] = await self._store.add(scope, [item], vector[None, :])
         self._metrics.memories_written("add")
         return memory
 
     async def _observe(self, scope: Scope, op: str, memory: Memory) -> str | None:
-        """Another observation of ``memory``: more evidence, seen now; maybe promoted. The
-        memory's id when it was already active (a restated fact), else None."""
+        """Another observation of ``memory``: more evidence, seen now. The memory's id when it
+        was already active (a restated fact), else None."""
         restated = None
         if op not in memory.metadata.get(OBSERVATIONS, ()):
             before = memory.status
-            memory = await self._store.update(scope, memory.id, lambda m: self._bumped(m, op))
+            memory = await self._store.update(scope, memory.id, lambda m: _bumped(m, op))
             self._metrics.memories_written("duplicate")
-            if before == "pending" and memory.status == "active":
-                self._metrics.memories_written("update")
             restated = memory.id if before == "active" else None
         await self._link(scope, memory)
         return restated
 
-    def _bumped(self, memory: Memory, op: str) -> Memory:
-        seen = list(memory.metadata.get(OBSERVATIONS, ()))
-        if op in seen:
-            return memory
-        evidence = memory.evidence + 1
-        status = memory.status
-        if status == "pending" and evidence >= self._rules.style_evidence_required:
-            status = "active"
-        metadata = {**memory.metadata, OBSERVATIONS: [*seen, op][-MAX_OBSERVATIONS:]}
-        return replace(
-            memory, evidence=evidence, last_seen_at=utcnow(), status=status, metadata=metadata
-        )
-
     async def _replace(
         self, scope: Scope, op: str, fact: Fact, vector: Vector, old: Memory
     ) -> None:
-        if fact.style and old.status == "active":
-            # Takes effect (and retires the old style) only once promoted.
-            await self._add(scope, op, fact, vector, supersedes=old.id)
-            return
-        # A pending style contradicted before it took effect is simply replaced; its own
-        # pending replacement target carries over.
-        target = old.metadata.get(SUPERSEDES) if old.status == "pending" else old.id
-        new = await self._add(scope, op, fact, vector, supersedes=target)
-        if old.status == "pending":
-            await self._retire(scope, old.id, new.id)
+        new = await self._add(scope, op, fact, vector, supersedes=old.id)
         await self._link(scope, new)
 
     async def _link(self, scope: Scope, memory: Memory) -> None:
@@ -214,3 +166,11 @@ class Consolidator:
             scope, memory_id, lambda m: replace(m, status="superseded", superseded_by=successor)
         )
         self._metrics.memories_written("superseded")
+
+
+def _bumped(memory: Memory, op: str) -> Memory:
+    seen = list(memory.metadata.get(OBSERVATIONS, ()))
+    if op in seen:
+        return memory
+    metadata = {**memory.metadata, OBSERVATIONS: [*seen, op][-MAX_OBSERVATIONS:]}
+    return replace(memory, evidence=memory.evidence + 1, last_seen_at=utcnow(), metadata=metadata)

@@ -62,7 +62,7 @@ class Fact:
 
     content: str
     category: str
-    #: A style preference: stored pending until enough observations agree.
+    #: A style preference: it feeds the user's profile instead of being stored as a memory.
     style: bool = False
 
 

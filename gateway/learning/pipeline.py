@@ -30,6 +30,7 @@ from gateway.learning.minimise import (
 )
 from gateway.learning.outcomes import decode_exchange
 from gateway.learning.pacing import Pacer
+from gateway.learning.personalize import ProfileLearner
 from gateway.learning.reactions import Reactions
 from gateway.learning.salience import salient_turns
 from gateway.learning.transcript import Transcript, scrubbed
@@ -71,10 +72,12 @@ class Pipeline:
         executor: Executor | None = None,
         on_restated: OnRestated | None = None,
         reactions: Reactions | None = None,
+        profile: ProfileLearner | None = None,
     ) -> None:
         self._reactions = reactions
         self._journal = journal
         self._on_restated = on_restated
+        self._profile = profile
         #: Where scrubbing and minimising run (None: asyncio's default threads).
         self._executor = executor
         self._pacer = pacer
@@ -95,7 +98,12 @@ class Pipeline:
                 ) or await self._consolidator.erased_since(job.scope, job.created_at)
                 if erased:
                     return "dropped"
-                restated = await self._consolidator.apply(job.scope, job.id, facts)
+                # Style facts shape the profile; they are not memories of their own.
+                memories = [fact for fact in facts if not fact.style]
+                restated = await self._consolidator.apply(job.scope, job.id, memories)
+                if self._profile is not None:
+                    transcript = Transcript.decode(job.transcript)
+                    await self._profile.learn(job.scope, job.id, transcript, facts)
         except (GatewayError, EmbeddingError) as exc:
             raise Retry(type(exc).__name__, charged=False) from exc
         if restated and job.exchange is not None and self._on_restated is not None:

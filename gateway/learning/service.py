@@ -19,11 +19,14 @@ from gateway.learning.journal import Journal, new_owner
 from gateway.learning.minimise import Policy
 from gateway.learning.outcomes import OUTCOMES_DB, OutcomeLog, Outcomes
 from gateway.learning.pacing import Pacer
+from gateway.learning.personalize import ProfileLearner
 from gateway.learning.pipeline import OnRestated, Pipeline
 from gateway.learning.reactions import Reactions
 from gateway.learning.similarity import Thresholds
+from gateway.learning.summarize import model_condense
 from gateway.learning.worker import Workers, WorkerSettings
 from gateway.observability import Metrics
+from gateway.profile.store import ProfileStore
 from gateway.store.embedding import Embedder
 from gateway.store.index import Vector
 from gateway.store.records import Scope
@@ -69,10 +72,12 @@ async def start_learning(
     consolidator = Consolidator(
         memory.store, _embedding(memory.embedder, cpu), _rules(settings), metrics
     )
-    memory.store.before_erase(_forgetting(journal, consolidator))
+    memory.store.before_erase(_forgetting(journal, consolidator, memory.profiles))
     pacer = Pacer(settings.busy_share if _store_in_process(config) else 1.0)
     policy = Policy(frozenset(settings.categories), frozenset(settings.blocked_categories))
     extractor = _extractor(settings, registry, forwarder, metrics)
+    if extractor is not None and settings.model is not None:
+        memory.summaries.use_model(model_condense(forwarder, registry.chain(settings.model)))
     pipeline = Pipeline(
         journal,
         extractor,
@@ -83,6 +88,7 @@ async def start_learning(
         executor=cpu,
         on_restated=on_restated,
         reactions=Reactions(config.personalization.positive_phrases),
+        profile=ProfileLearner(memory.profiles, config.personalization, metrics),
     )
     workers = Workers(journal, pipeline, _worker_settings(settings), metrics)
     await workers.start()
@@ -123,12 +129,16 @@ def _store_in_process(config: GatewayConfig) -> bool:
     return store.url is None and store.runs_in == "gateway"
 
 
-def _forgetting(journal: Journal, consolidator: Consolidator) -> Callable[[Scope], Awaitable[None]]:
+def _forgetting(
+    journal: Journal, consolidator: Consolidator, profiles: ProfileStore
+) -> Callable[[Scope], Awaitable[None]]:
     async def forget(scope: Scope) -> None:
         # Under the consolidation lock: a job of this user running here finishes first, and
-        # anything queued for them is gone before their memories are.
+        # anything queued for them is gone before their memories are. The profile is erased
+        # here too, since a job that was running may have written it since its own erase hook.
         async with consolidator.lock(scope):
             await journal.call(journal.forget, scope, time.time())
+            await profiles.erase(scope)
 
     return forget
 
@@ -149,7 +159,7 @@ def _extractor(
 
 def _rules(settings: ExtractionConfig) -> Rules:
     thresholds = Thresholds(settings.duplicate_similarity, settings.supersede_similarity)
-    return Rules(thresholds, settings.style_evidence_required)
+    return Rules(thresholds)
 
 
 def _worker_settings(settings: ExtractionConfig) -> WorkerSettings:

@@ -30,6 +30,21 @@ EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "r
 #: How a config reload ended (``gateway.reload``).
 RELOAD_OUTCOMES = frozenset({"applied", "invalid"})
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
+#: The profile's fields and where a value came from (``gateway.profile.model``).
+PROFILE_FIELDS = frozenset(
+    {
+        "expertise",
+        "brevity",
+        "format",
+        "tone",
+        "language",
+        "role",
+        "stack",
+        "followup",
+        "instructions",
+    }
+)
+PROFILE_SOURCES = frozenset({"inferred", "set"})
 #: Why ``extraction.mode: turns`` did not store a user's turn (``gateway.learning.salience``).
 SKIPPED_TURN_REASONS = frozenset({"greeting", "acknowledgement", "short", "question"})
 #: The personalization experiment's sides (``gateway.proxy.cohort``).

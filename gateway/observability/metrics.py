@@ -28,6 +28,8 @@ from gateway.observability.labels import (
     OTHER,
     OVERHEAD_STAGES,
     PASSTHROUGH_ENDPOINTS,
+    PROFILE_FIELDS,
+    PROFILE_SOURCES,
     RELOAD_OUTCOMES,
     RESTATED_CAUSES,
     RETRIEVAL_OUTCOMES,
@@ -84,6 +86,7 @@ class Metrics:
         self._build_traffic(target, models)
         self._build_memory(target, models)
         self._build_extraction(target)
+        self._build_profile(target)
         self._build_personalization(target)
         self._build_runtime(target)
         self._build_passthrough(target, models)
@@ -267,6 +270,29 @@ class Metrics:
             SKIPPED_TURN_REASONS,
         )
 
+    def _build_profile(self, registry: CollectorRegistry | None) -> None:
+        family = Counter(
+            "gateway_profile_fields_set_total",
+            "Profile fields given a value, by field and source (inferred or set).",
+            ["field", "source"],
+            registry=registry,
+        )
+        self._profile_fields = {
+            (name, source): family.labels(name, source)
+            for name in [*PROFILE_FIELDS, OTHER]
+            for source in [*PROFILE_SOURCES, OTHER]
+        }
+        self._summaries = Counter(
+            "gateway_profile_summary_refreshes_total",
+            "Profile summaries written for users whose memories outgrow the budget.",
+            registry=registry,
+        )
+        self._upcoming = Counter(
+            "gateway_context_upcoming_items_total",
+            "Memories injected in the upcoming section (due within context.upcoming_days).",
+            registry=registry,
+        )
+
     def _build_personalization(self, registry: CollectorRegistry | None) -> None:
         self._exchanges = _singles(
             Counter(
@@ -445,6 +471,19 @@ class Metrics:
 
     def turn_skipped(self, reason: str) -> None:
         _pick(self._turns_skipped, reason, OTHER).inc()
+
+    # Profile --------------------------------------------------------------------------------
+
+    def profile_field_set(self, name: str, source: str) -> None:
+        key = (bounded(name, PROFILE_FIELDS), bounded(source, PROFILE_SOURCES))
+        self._profile_fields[key].inc()
+
+    def profile_summary_refreshed(self) -> None:
+        self._summaries.inc()
+
+    def upcoming_injected(self, count: int) -> None:
+        if count > 0:
+            self._upcoming.inc(count)
 
     # Personalization ------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 Tenant = the gateway key's tenant. User = the ``X-User-Id`` header, else the body's ``user`` field
 (which OpenAI clients already send); an empty value in either counts as absent.
-``X-Memory: on | read-only | off`` chooses per request; ``X-Context-Budget: <tokens>`` and
-``X-Retrieval-Mode: hybrid | dense | lexical`` tune one request.
+``X-Memory: on | read-only | off`` chooses per request; ``X-Context-Budget: <tokens>``,
+``X-Retrieval-Mode: hybrid | dense | lexical`` and ``X-Personalization: on | off`` tune one
+request.
 """
 
 from __future__ import annotations
@@ -49,7 +50,19 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         cast(MemoryMode, mode),
         requested_budget(headers.get("x-context-budget")),
         _retrieval_mode(headers.get("x-retrieval-mode")),
+        personalization=_personalization(headers.get("x-personalization")),
     )
+
+
+def _personalization(value: str | None) -> bool:
+    if value is None:
+        return True
+    setting = value.strip().lower()
+    if setting not in ("on", "off"):
+        raise InvalidRequest(
+            "Invalid 'X-Personalization' header: expected on or off.", param="X-Personalization"
+        )
+    return setting == "on"
 
 
 def _utf8(value: str) -> str:

@@ -49,6 +49,12 @@ def collection_name(tenant: str) -> str:
     return "mem-" + hashlib.sha256(tenant.encode()).hexdigest()[:40]
 
 
+def documents_name(tenant: str) -> str:
+    """The tenant's collection of per-user documents (profiles), apart from the memories so a
+    user's index never loads them."""
+    return "doc-" + hashlib.sha256(tenant.encode()).hexdigest()[:40]
+
+
 class ChromaBackend:
     """Chroma behind the handful of operations the memory store needs."""
 
@@ -108,8 +114,8 @@ class ChromaBackend:
                 client.close()
                 _close_http_sessions(client)
 
-    def _collection(self, tenant: str) -> Any:
-        name = collection_name(tenant)
+    def _collection(self, tenant: str, name: str | None = None) -> Any:
+        name = name or collection_name(tenant)
         collection = self._collections.get(name)
         if collection is None:
             collection = self._client.get_or_create_collection(
@@ -198,6 +204,39 @@ class ChromaBackend:
         """Every record of ``scope``, checked to belong to it."""
         with _translated():
             return [_checked(scope, r) for r in self._pages(scope)]
+
+    # -- per-user documents (the profile) -------------------------------------------------
+
+    def get_document(self, scope: Scope, kind: str) -> str | None:
+        """The user's document of ``kind``, checked to belong to them; None if there is none."""
+        with _translated():
+            page = self._documents(scope).get(
+                ids=[_stored_id(scope, kind)],
+                where={"scope": scope.key},
+                include=["documents", "metadatas"],
+            )
+        if not page["ids"]:
+            return None
+        record = StoredRecord(page["ids"][0], page["documents"][0], page["metadatas"][0], None)
+        text: str = _checked(scope, record).document
+        return text
+
+    def put_document(self, scope: Scope, kind: str, text: str) -> None:
+        with _translated():
+            self._documents(scope).upsert(
+                ids=[_stored_id(scope, kind)],
+                documents=[text],
+                metadatas=[_tagged(scope, {"kind": kind})],
+                # Chroma wants a vector for every record; a document is never searched.
+                embeddings=np.ones((1, 1), dtype=np.float32),
+            )
+
+    def delete_documents(self, scope: Scope) -> None:
+        with _translated():
+            self._documents(scope).delete(where={"scope": scope.key})
+
+    def _documents(self, scope: Scope) -> Any:
+        return self._collection(scope.tenant, documents_name(scope.tenant))
 
     def _pages(self, scope: Scope) -> Iterator[StoredRecord]:
         collection = self._collection(scope.tenant)

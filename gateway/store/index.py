@@ -150,6 +150,14 @@ class UserIndex:
         found = [m for m in self._records if m is not None]
         return sorted(found, key=lambda m: (m.created_at, m.id))
 
+    def best_supported(self, limit: int) -> list[Memory]:
+        """Up to ``limit`` active memories, the most evidence first, then the most recently
+        seen; from the index's arrays, without touching the other memories."""
+        live = np.flatnonzero(self._live[: len(self._records)])
+        # lexsort's last key is the primary one; negated for highest first.
+        ranked = live[np.lexsort((-self._seen[live], -self._evidence[live]))][:limit]
+        return [memory for i in ranked if (memory := self._records[i]) is not None]
+
     def put(self, memory: Memory, vector: Vector) -> None:
         """Add a memory, or replace the one with the same id."""
         self.remove(memory.id)

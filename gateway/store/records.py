@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 Source = Literal["extracted", "api"]
 #: Only ``active`` memories are retrieved and injected. ``superseded``: replaced by a newer one,
-#: kept for history and export. ``pending``: a style preference waiting for enough evidence.
+#: kept for history and export. ``pending``: stored but not yet retrieved (written by earlier
+#: versions for style preferences, which now live in the user's profile).
 Status = Literal["active", "superseded", "pending"]
 
 

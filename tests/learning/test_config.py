@@ -20,7 +20,6 @@ def test_defaults() -> None:
     assert set(DEFAULT_BLOCKED_CATEGORIES) == {
         "email", "phone", "address", "government_id", "payment_card", "password", "credentials",
     }  # fmt: skip
-    assert extraction.style_evidence_required == 3
     assert (extraction.duplicate_similarity, extraction.supersede_similarity) == (0.89, 0.80)
 
 
@@ -38,10 +37,6 @@ def test_the_contract_keys() -> None:
             "extraction.categories: 'compliance2' is not one of memory.categories",
         ),
         ("{mode: sometimes}", "extraction.mode: Input should be 'facts', 'turns' or 'off'"),
-        (
-            "{style_evidence_required: 0}",
-            "extraction.style_evidence_required: Input should be greater than or equal to 1",
-        ),
         ("{busy_share: 0}", "extraction.busy_share: Input should be greater than 0"),
         ("{max_backlog: 0}", "extraction.max_backlog: Input should be greater than or equal to 1"),
         (

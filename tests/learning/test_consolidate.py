@@ -1,5 +1,5 @@
 """Consolidation with real all-MiniLM-L6-v2 embeddings and a real embedded Chroma store:
-each branch of the rule, evidence gating of style, and replays."""
+each branch of the rule and replays."""
 
 from __future__ import annotations
 
@@ -189,78 +189,6 @@ async def test_a_replay_finishes_a_supersede_that_a_crash_cut_short(
     memories = await stored(store)
     assert len(memories) == 2
     assert memories["User lives in Berlin."].status == "superseded"
-
-
-STYLE_CONCISE = Fact("User prefers concise answers.", "preference", style=True)
-STYLE_DETAILED = Fact("User prefers detailed answers.", "preference", style=True)
-
-
-@pytest.mark.asyncio
-async def test_a_style_preference_takes_effect_only_after_n_consistent_observations(
-    store: MemoryStore, embedder: OnnxMiniLM, metrics: Metrics
-) -> None:
-    merger = consolidator(store, embedder, metrics, style_evidence_required=3)
-    query = "How should answers be written for this user?"
-    await apply(merger, "job-1", STYLE_CONCISE)
-    memory = (await stored(store))[STYLE_CONCISE.content]
-    assert (memory.status, memory.evidence) == ("pending", 1)
-    assert await retrieved(store, embedder, query) == []
-    await apply(
-        merger, "job-2", Fact("User prefers short, concise answers.", "preference", style=True)
-    )
-    assert (await stored(store))[STYLE_CONCISE.content].status == "pending"
-    await apply(merger, "job-3", STYLE_CONCISE)
-    memory = (await stored(store))[STYLE_CONCISE.content]
-    assert (memory.status, memory.evidence) == ("active", 3)
-    assert await retrieved(store, embedder, query) == [STYLE_CONCISE.content]
-    assert metric_value(metrics, WRITTEN, action="update") == 1  # the promotion
-
-
-@pytest.mark.asyncio
-async def test_one_contrary_request_does_not_rewrite_an_established_style(
-    store: MemoryStore, embedder: OnnxMiniLM, metrics: Metrics
-) -> None:
-    merger = consolidator(store, embedder, metrics, style_evidence_required=3)
-    for job in ("job-1", "job-2", "job-3"):
-        await apply(merger, job, STYLE_CONCISE)
-    await apply(merger, "job-4", STYLE_DETAILED)  # cosine 0.866: related, not a duplicate
-    memories = await stored(store)
-    assert memories[STYLE_CONCISE.content].status == "active"
-    assert memories[STYLE_DETAILED.content].status == "pending"
-    assert await retrieved(store, embedder, "answer style") == [STYLE_CONCISE.content]
-    # Consistently asked for, it takes over, and the old style goes to history.
-    await apply(merger, "job-5", STYLE_DETAILED)
-    await apply(merger, "job-6", STYLE_DETAILED)
-    memories = await stored(store)
-    detailed, concise = memories[STYLE_DETAILED.content], memories[STYLE_CONCISE.content]
-    assert (detailed.status, detailed.evidence) == ("active", 3)
-    assert (concise.status, concise.superseded_by) == ("superseded", detailed.id)
-    assert await retrieved(store, embedder, "answer style") == [STYLE_DETAILED.content]
-
-
-@pytest.mark.asyncio
-async def test_a_pending_style_contradicted_before_it_takes_effect_starts_over(
-    store: MemoryStore, embedder: OnnxMiniLM, metrics: Metrics
-) -> None:
-    merger = consolidator(store, embedder, metrics, style_evidence_required=3)
-    await apply(merger, "job-1", STYLE_CONCISE)
-    await apply(merger, "job-2", STYLE_CONCISE)
-    await apply(merger, "job-3", STYLE_DETAILED)
-    memories = await stored(store)
-    assert memories[STYLE_CONCISE.content].status == "superseded"
-    assert (memories[STYLE_DETAILED.content].status, memories[STYLE_DETAILED.content].evidence) == (
-        "pending",
-        1,
-    )
-
-
-@pytest.mark.asyncio
-async def test_without_gating_a_style_is_active_at_once(
-    store: MemoryStore, embedder: OnnxMiniLM, metrics: Metrics
-) -> None:
-    merger = consolidator(store, embedder, metrics, style_evidence_required=1)
-    await apply(merger, "job-1", STYLE_CONCISE)
-    assert (await stored(store))[STYLE_CONCISE.content].status == "active"
 
 
 @pytest.mark.asyncio
