@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -25,10 +26,13 @@ from gateway.api.profile import ProfileAPI
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, memory_context, start_memory
 from gateway.errors import (
+    ANTHROPIC_INTERNAL_ERROR_BODY,
     INTERNAL_ERROR_BODY,
     GatewayError,
     NotFound,
     UpstreamError,
+    anthropic_body,
+    anthropic_error_body,
     error_body,
 )
 from gateway.learning.outcomes import OutcomeLog, Outcomes
@@ -40,17 +44,25 @@ from gateway.observability import (
     RequestMetrics,
     upstream_error_kind,
 )
+from gateway.proxy.anthropic import ANTHROPIC
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.chat import ChatCompletions, NoMemory
 from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect
+from gateway.proxy.messages import Messages
 from gateway.proxy.passthrough import Embeddings, PassThrough
 from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.reload import ConfigSource, Reloader, on_hangup
 from gateway.types import Handoff, NoLearning
 from gateway.upstream import Upstream
-from gateway.upstream.echo import Echo
+from gateway.upstream.anthropic import (
+    AnthropicWire,
+    MessagesProtocol,
+    MessagesUpstream,
+    messages_protocol,
+)
+from gateway.upstream.echo import Echo, MessagesEcho
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.openai_wire import OpenAIWire
 from gateway.upstream.relay import Relay
@@ -73,6 +85,7 @@ class Services:
     registry: ModelRegistry
     chat: ChatCompletions
     responses: ChatCompletions
+    messages: ChatCompletions
     passthrough: PassThrough
     metrics: Metrics
     memory: MemoryServices | None = None
@@ -85,8 +98,8 @@ class Services:
 @dataclass
 class Core:
     """What is built once per process and outlives reloads: metrics, the providers' clients
-    (one set per API: chat completions, responses, pass-through), the memory store and its
-    models, learning and the outcome records."""
+    (one set per API: chat completions, responses, Anthropic's messages, pass-through), the
+    memory store and its models, learning and the outcome records."""
 
     metrics: Metrics
     upstreams: dict[str, Upstream]
@@ -100,6 +113,8 @@ class Core:
     checks: dict[str, Check] = field(default_factory=dict)
     outcomes: Outcomes | None = None
     exchanges: OutcomeLog | None = None
+    #: Who answers ``/v1/messages``, by ``messages_protocol``.
+    messages_upstreams: dict[MessagesProtocol, MessagesUpstream] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,6 +148,23 @@ def _with_litellm(registry: ModelRegistry, core: Core) -> None:
     core.responses_upstreams.update(_closed_at_exit({"litellm": extra["litellm"]}, core.stack))
 
 
+def _with_messages_upstreams(registry: ModelRegistry, core: Core) -> None:
+    """Add who answers ``/v1/messages`` at startup, and litellm's Messages bridge when a reload
+    brings the first model that needs it."""
+    added: dict[MessagesProtocol, MessagesUpstream] = {}
+    if not core.messages_upstreams:
+        added["anthropic"], added["echo"] = AnthropicWire(), MessagesEcho()
+    needs_litellm = any(messages_protocol(route) == "litellm" for route in registry.routes())
+    if needs_litellm and "litellm" not in core.messages_upstreams:
+        # Imported only when configured: the module pulls in the openai SDK.
+        from gateway.upstream.litellm_messages import LiteLLMMessages
+
+        added["litellm"] = LiteLLMMessages()
+    for upstream in added.values():
+        core.stack.push_async_callback(upstream.close)
+    core.messages_upstreams.update(added)
+
+
 async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     """Build what lives as long as the process; ``stack`` closes it all at shutdown."""
     registry = ModelRegistry(config.models)
@@ -161,6 +193,7 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
         stack,
     )
     _with_litellm(registry, core)
+    _with_messages_upstreams(registry, core)
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         core.memory = memory
@@ -177,6 +210,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
     ``core``."""
     registry = ModelRegistry(config.models)
     _with_litellm(registry, core)
+    _with_messages_upstreams(registry, core)
     authenticator = Authenticator(config.auth.keys)
     memory = core.memory
     memory_api = None
@@ -214,8 +248,13 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         )
     context = memory.context if memory else NoMemory()
 
-    def endpoint(dialect: Dialect, forwarder: Forwarder) -> ChatCompletions:
-        return ChatCompletions(
+    def endpoint(
+        dialect: Dialect,
+        forwarder: Forwarder,
+        kind: type[ChatCompletions] = ChatCompletions,
+        **extra: Any,
+    ) -> ChatCompletions:
+        return kind(
             authenticator=authenticator,
             registry=registry,
             forwarder=forwarder,
@@ -227,8 +266,12 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
             cohorts=cohorts,
             exchanges=core.exchanges,
             max_json_depth=config.server.max_json_depth,
+            **extra,
         )
 
+    # Messages picks its upstreams itself; the forwarder lends it retries and fallbacks.
+    upstreams = core.messages_upstreams
+    messages = endpoint(ANTHROPIC, core.forwarder, Messages, upstreams=upstreams)
     translator = core.upstreams.get("litellm")
     passthrough = PassThrough(
         authenticator=authenticator,
@@ -245,6 +288,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         registry,
         endpoint(CHAT, core.forwarder),
         endpoint(RESPONSES, core.responses_forwarder),
+        messages,
         passthrough,
         core.metrics,
         memory,
@@ -277,6 +321,10 @@ async def chat_completions(request: Request) -> Response | StreamResponse:
 
 async def responses(request: Request) -> Response | StreamResponse:
     return await _services(request).responses(request)
+
+
+async def messages(request: Request) -> Response | StreamResponse:
+    return await _services(request).messages(request)
 
 
 class _PassThroughApp:
@@ -384,9 +432,20 @@ def _json(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
+#: Paths whose clients (Anthropic's SDK) parse Anthropic's error shape, not OpenAI's.
+ANTHROPIC_PATHS = frozenset({"/v1/messages"})
+
+
+def _anthropic(request: Request) -> bool:
+    # Anthropic's SDK also calls paths below it (count_tokens, batches), passed through.
+    path = request.url.path
+    return path in ANTHROPIC_PATHS or path.startswith(tuple(f"{p}/" for p in ANTHROPIC_PATHS))
+
+
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return Response(exc.body(), exc.status_code, exc.headers(), media_type="application/json")
+    body = anthropic_body(exc) if _anthropic(request) else exc.body()
+    return Response(body, exc.status_code, exc.headers(), media_type="application/json")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -395,13 +454,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message, kind = f"Method {request.method} is not allowed on {request.url.path}.", None
     else:
         message, kind = f"No endpoint at {request.url.path}.", "not_found_error"
-    body = error_body(message, kind or "invalid_request_error", None, None)
+    if _anthropic(request):
+        body = anthropic_error_body(exc.status_code, message)
+    else:
+        body = error_body(message, kind or "invalid_request_error", None, None)
     return Response(body, exc.status_code, exc.headers, media_type="application/json")
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after this answer, so the traceback reaches the log, never the client.
-    return Response(INTERNAL_ERROR_BODY, 500, media_type="application/json")
+    body = ANTHROPIC_INTERNAL_ERROR_BODY if _anthropic(request) else INTERNAL_ERROR_BODY
+    return Response(body, 500, media_type="application/json")
 
 
 def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Starlette:
@@ -443,6 +506,7 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
     routes: list[BaseRoute] = [
         HTTPRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
         HTTPRoute("/v1/responses", responses, methods=["POST"]),
+        HTTPRoute("/v1/messages", messages, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
         *owned,

@@ -75,7 +75,7 @@ class ServerConfig(_Section):
 
 
 class ApiKey(_Section):
-    #: What clients send as ``Authorization: Bearer <key>``.
+    #: What clients send as ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``).
     key: SecretStr = Field(min_length=1)
     #: The tenant the key belongs to; it scopes every memory the key reads or writes.
     tenant: TenantId

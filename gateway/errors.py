@@ -33,6 +33,10 @@ simply not set up to serve that model until its operator adds the key. It is not
 fault either, so never a 4xx. When a model's fallbacks all fail too, the client sees the last
 error's status with a message that starts from the model it asked for.
 
+Errors are rendered in the OpenAI shape, except on ``POST /v1/messages``, whose clients (Anthropic's
+SDK) parse Anthropic's: ``{"type": "error", "error": {"type", "message"}}``, with the type chosen
+by the status (``anthropic_body``); a provider's own Anthropic-shaped body passes as it came.
+
 Foreign exceptions (the HTTP client's, litellm's, chromadb's) are translated into this tree at the
 boundary where they are raised; nothing outside those boundaries catches them.
 
@@ -260,6 +264,40 @@ def error_body(
     )
 
 
-INTERNAL_ERROR_BODY = error_body(
-    "The gateway hit an internal error; it has been logged.", "server_error", None, "internal_error"
-)
+#: Anthropic's ``error.type`` for each status its SDK knows; any other status is ``api_error``.
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(status: int, message: str) -> bytes:
+    """Render Anthropic's error shape, which its SDK parses on ``/v1/messages``."""
+    kind = _ANTHROPIC_TYPES.get(status, "api_error")
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def anthropic_body(error: GatewayError) -> bytes:
+    """``error`` in Anthropic's shape; a provider's own Anthropic-shaped body passes as it came."""
+    if isinstance(error, UpstreamStatus):
+        try:
+            sent = orjson.loads(error.raw_body)
+        except orjson.JSONDecodeError:
+            sent = None
+        if isinstance(sent, dict) and sent.get("type") == "error":
+            return error.raw_body
+        told = sent.get("error") if isinstance(sent, dict) else None
+        if isinstance(told, dict) and isinstance(told.get("message"), str):
+            return anthropic_error_body(error.status_code, told["message"])
+    return anthropic_error_body(error.status_code, error.message)
+
+
+_INTERNAL_MESSAGE = "The gateway hit an internal error; it has been logged."
+INTERNAL_ERROR_BODY = error_body(_INTERNAL_MESSAGE, "server_error", None, "internal_error")
+ANTHROPIC_INTERNAL_ERROR_BODY = anthropic_error_body(500, _INTERNAL_MESSAGE)

@@ -64,7 +64,8 @@ class Prepared:
     #: The injected memories' texts, for measuring how much of them the reply used.
     injected: tuple[str, ...] = ()
     #: The rendered memory block itself, for endpoints that place it elsewhere than in
-    #: ``messages`` (the Responses API's ``instructions``); empty when nothing was injected.
+    #: ``messages`` (the Responses API's ``instructions``, the Messages API's ``system``); empty
+    #: when nothing was injected.
     block: str = ""
     #: The injected memories' ids, for telling a restated fact's cause.
     injected_ids: tuple[str, ...] = ()

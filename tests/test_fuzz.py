@@ -1,5 +1,6 @@
 """Fuzzing every endpoint of a real gateway on loopback: whatever a client sends (any method, path,
-query, header bytes or body), the answer is never a 500, and every error is in the OpenAI shape.
+query, header bytes or body), the answer is never a 500, and every error is in the OpenAI shape
+(Anthropic's on ``/v1/messages``).
 
 The requests go over raw sockets, so that header values no HTTP library would send (control
 characters, bytes beyond ASCII) reach the server. Routes come from the application itself: an
@@ -225,6 +226,24 @@ def fuzz_requests(draw: st.DrawFn, templates: list[tuple[str, tuple[str, ...]]])
     return FuzzRequest(method, path, draw(headers()), draw(bodies(template)))
 
 
+#: What the connection answers before any route is chosen, in the OpenAI shape on every path.
+CONNECTION_CODES = frozenset(
+    {"invalid_http", "request_timeout", "headers_too_large", "url_too_long", "too_many_connections"}
+)
+
+
+def check_error_shape(request: FuzzRequest, response: rawhttp.RawResponse) -> None:
+    """The OpenAI shape, except on ``/v1/messages`` (and below), whose clients parse Anthropic's,
+    for every error that got as far as the application."""
+    path = request.path.partition("?")[0]
+    if path != "/v1/messages" and not path.startswith("/v1/messages/"):
+        response.openai_error()
+    elif '"param"' in response.body.decode("utf-8", "replace"):
+        assert response.openai_error()["code"] in CONNECTION_CODES, response
+    else:
+        response.anthropic_error()
+
+
 def test_no_input_gets_a_500_and_every_error_has_the_openai_shape(
     fuzz_gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -244,7 +263,7 @@ def test_no_input_gets_a_500_and_every_error_has_the_openai_shape(
         statuses[response.status] += 1
         assert response.status != 500, (request, response)
         if response.status >= 400 and request.method != "HEAD":
-            response.openai_error()
+            check_error_shape(request, response)
 
     probe()
     with capsys.disabled():

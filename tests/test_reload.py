@@ -165,3 +165,36 @@ def gateway_command(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60
     )
+
+
+def test_a_reload_brings_a_model_that_messages_reach_through_litellm(
+    mock: RunningMock, tmp_path: Path
+) -> None:
+    # Started with the echo model alone: litellm's Messages bridge comes with the reload.
+    config = base(tmp_path, mock)
+    config["models"] = [{"name": "echo", "model": "echo"}]
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    gateway = spawn_gateway(path, port=free_port())
+    try:
+        config["models"].append(
+            {"name": "vllm", "model": "hosted_vllm/mock-model", "api_base": mock.base_url}
+        )
+        path.write_text(yaml.safe_dump(config))
+        gateway.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "vllm" in {m["id"] for m in models(gateway.url).json()["data"]})
+        response = httpx.post(
+            f"{gateway.url}/v1/messages",
+            json={
+                "model": "vllm",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "Hi"}],
+            },
+            headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["content"][0]["text"] == "Hello from the mock."
+    finally:
+        gateway.process.terminate()
+        gateway.process.wait(timeout=30)

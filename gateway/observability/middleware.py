@@ -24,7 +24,7 @@ from gateway.observability.metrics import Metrics
 METRICS_STATE = "metrics"
 _MODEL = "metrics.model"
 _STREAM = "metrics.stream"
-PROXIED_PATHS = frozenset({"/v1/chat/completions", "/v1/responses"})
+PROXIED_PATHS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages"})
 
 
 def tag_request(scope: Scope, *, model: str, stream: bool) -> None:

@@ -1,4 +1,8 @@
-"""Stage 1: the gateway key in ``Authorization: Bearer <key>`` names the caller's tenant."""
+"""Stage 1: the gateway key names the caller's tenant.
+
+The key comes in ``Authorization: Bearer <key>`` (OpenAI clients) or ``x-api-key: <key>`` (what
+Anthropic's SDK sends); when both are present, ``Authorization`` decides.
+"""
 
 from __future__ import annotations
 
@@ -36,15 +40,18 @@ class Authenticator:
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         value = headers.get("authorization")
-        if not value:
+        if value:
+            scheme, _, key = value.strip().partition(" ")
+            key = key if scheme.lower() == "bearer" else ""
+        else:
+            key = headers.get("x-api-key", "")
+        if not value and not key:
             raise AuthenticationFailed(
-                "Missing API key: send your gateway key as 'Authorization: Bearer <key>'.",
+                "Missing API key: send your gateway key as 'Authorization: Bearer <key>' "
+                "or 'x-api-key: <key>'.",
                 code="missing_api_key",
             )
-        scheme, _, key = value.strip().partition(" ")
-        principal = (
-            self._principals.get(_digest(key.strip())) if scheme.lower() == "bearer" else None
-        )
+        principal = self._principals.get(_digest(key.strip())) if key.strip() else None
         if principal is None:
             raise AuthenticationFailed("Invalid API key: this gateway does not know that key.")
         return principal

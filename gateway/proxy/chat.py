@@ -32,6 +32,7 @@ from gateway.types import (
     NoExchangeLog,
     Prepared,
 )
+from gateway.upstream import Reply, ReplyStream
 from gateway.upstream.forward import Forwarder
 from gateway.upstream.routes import ModelRegistry, Route
 
@@ -62,6 +63,8 @@ class Exchange:
     ready: float
     #: The body to send upstream, memories included.
     body: dict[str, Any]
+    #: The client's request headers.
+    headers: Mapping[str, str]
     #: The ``x-request-id`` the client is told (the provider's, else one of ours).
     request_id: str = ""
 
@@ -109,16 +112,24 @@ class ChatCompletions:
         parsed = time.perf_counter()
         prepared = await self._context.prepare(identity, chat, chain[0])
         body = self._dialect.body(chat, prepared)
-        exchange = Exchange(chat, identity, chain, prepared, started, time.perf_counter(), body)
+        ready = time.perf_counter()
+        exchange = Exchange(chat, identity, chain, prepared, started, ready, body, request.headers)
         self._metrics.overhead("auth", authenticated - started)
         self._metrics.overhead("parse", parsed - authenticated)
         if chat.stream:
             return await self._stream(exchange)
         return await self._complete(exchange)
 
+    async def _send(self, exchange: Exchange) -> tuple[Route, Reply]:
+        """Forward the request: the step an endpoint that picks its own upstreams replaces."""
+        return await self._forwarder.complete(exchange.chain, exchange.body)
+
+    async def _open(self, exchange: Exchange) -> tuple[Route, ReplyStream]:
+        return await self._forwarder.stream(exchange.chain, exchange.body)
+
     async def _complete(self, exchange: Exchange) -> Response:
         sent = time.perf_counter()
-        route, reply = await self._forwarder.complete(exchange.chain, exchange.body)
+        route, reply = await self._send(exchange)
         received = time.perf_counter()
         self._metrics.upstream(route.name, route.provider, received - sent)
         text, usage = self._dialect.reply(reply.body)
@@ -137,7 +148,7 @@ class ChatCompletions:
 
     async def _stream(self, exchange: Exchange) -> StreamResponse:
         sent = time.perf_counter()
-        route, stream = await self._forwarder.stream(exchange.chain, exchange.body)
+        route, stream = await self._open(exchange)
         self._metrics.upstream(route.name, route.provider, time.perf_counter() - sent)
         overhead = self._overhead(exchange, sent, 0.0)
         exchange.request_id = _request_id(stream.headers)

@@ -123,6 +123,19 @@ def _int64(digits: str) -> int:
 
 def parse_chat(raw: bytes) -> ChatRequest:
     body = parse_json_object(raw)
+    model, messages, stream = check_conversation(body)
+    return ChatRequest(
+        body=body,
+        model=model,
+        messages=messages,
+        stream=stream,
+        include_usage=_include_usage(body.get("stream_options")),
+        user=_user(body.get("user")),
+    )
+
+
+def check_conversation(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], bool]:
+    """``model``, ``messages`` and ``stream``, checked: what chat and Anthropic's Messages share."""
     model = body.get("model", _MISSING)
     if not isinstance(model, str) or not model:
         raise _field("model", "a non-empty string", model)
@@ -134,14 +147,7 @@ def parse_chat(raw: bytes) -> ChatRequest:
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise _field("stream", "a boolean", stream)
-    return ChatRequest(
-        body=body,
-        model=model,
-        messages=messages,
-        stream=bool(stream),
-        include_usage=_include_usage(body.get("stream_options")),
-        user=_user(body.get("user")),
-    )
+    return model, messages, bool(stream)
 
 
 def _check_message(index: int, message: Any) -> None:

@@ -60,6 +60,11 @@ class StreamTap:
                 if line.startswith(b"data:"):
                     self._data(line[5:].strip())
 
+    def error_event(self, error: GatewayError | None) -> bytes:
+        """``error`` (None: an internal one) told in-band, once the headers are gone, the way
+        OpenAI's own streams do."""
+        return b"data: " + (INTERNAL_ERROR_BODY if error is None else error.body()) + b"\n\n"
+
     def _data(self, data: bytes) -> None:
         if not data or data == b"[DONE]":
             return
@@ -146,13 +151,13 @@ class StreamResponse:
             if pending is not None:
                 await pending
         except GatewayError as exc:
-            # Headers are gone already: report in-band, the way OpenAI's own streams do.
+            # Headers are gone already: report in-band.
             self._on_abort("upstream_error", self.tap)
-            await _send_event(send, exc.body())
+            await _send_event(send, self.tap.error_event(exc))
         except Exception:
             log.exception("stream relay failed")
             self._on_abort("internal_error", self.tap)
-            await _send_event(send, INTERNAL_ERROR_BODY)
+            await _send_event(send, self.tap.error_event(None))
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stream.aclose()
@@ -160,10 +165,8 @@ class StreamResponse:
         scope.cancel()
 
 
-async def _send_event(send: Send, data: bytes) -> None:
-    await send(
-        {"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True}
-    )
+async def _send_event(send: Send, event: bytes) -> None:
+    await send({"type": "http.response.body", "body": event, "more_body": True})
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -15,6 +15,7 @@ import orjson
 
 from gateway.tokens import TokenCounter
 from gateway.upstream import Reply
+from gateway.upstream.anthropic import sse_event
 from gateway.upstream.routes import Route
 
 _CHUNK_CHARS = 400
@@ -104,3 +105,80 @@ def _envelope(route: Route, kind: str) -> dict[str, Any]:
         "model": route.name,
         "system_fingerprint": None,
     }
+
+
+class MessagesEcho:
+    """A ``MessagesUpstream`` whose answer is the JSON text of the request's ``system`` and
+    ``messages``, as an Anthropic Message."""
+
+    def __init__(self) -> None:
+        self._counter = TokenCounter("echo")
+
+    async def complete(
+        self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> Reply:
+        text, usage = self._answer(body)
+        message = {
+            **_message(route, usage),
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+        }
+        return Reply(200, {}, orjson.dumps(message))
+
+    async def stream(
+        self, route: Route, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> MessagesEchoStream:
+        text, usage = self._answer(body)
+        return MessagesEchoStream(_message(route, usage), text)
+
+    def _answer(self, body: dict[str, Any]) -> tuple[str, dict[str, int]]:
+        sent = {"system": body.get("system"), "messages": body.get("messages", [])}
+        text = orjson.dumps(sent, option=orjson.OPT_INDENT_2).decode()
+        prompt = orjson.dumps(sent).decode()
+        usage = {"input_tokens": self._counter.count(prompt)}
+        return text, {**usage, "output_tokens": self._counter.count(text)}
+
+    async def close(self) -> None:
+        return None
+
+
+class MessagesEchoStream:
+    status = 200
+    headers: Mapping[str, str] = MappingProxyType({})
+
+    def __init__(self, message: dict[str, Any], text: str) -> None:
+        self._message = message
+        self._text = text
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        usage = self._message["usage"]
+        start = {**self._message, "usage": {**usage, "output_tokens": 0}}
+        yield _event("message_start", message=start)
+        yield _event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+        for at in range(0, len(self._text), _CHUNK_CHARS):
+            delta = {"type": "text_delta", "text": self._text[at : at + _CHUNK_CHARS]}
+            yield _event("content_block_delta", index=0, delta=delta)
+        yield _event("content_block_stop", index=0)
+        stop = {"stop_reason": "end_turn", "stop_sequence": None}
+        yield _event("message_delta", delta=stop, usage=usage)
+        yield _event("message_stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _message(route: Route, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": f"msg_echo_{time.time_ns():x}",
+        "type": "message",
+        "role": "assistant",
+        "model": route.name,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def _event(kind: str, **fields: Any) -> bytes:
+    return sse_event(kind, {"type": kind, **fields})

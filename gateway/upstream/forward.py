@@ -56,15 +56,21 @@ class Forwarder:
     async def _first_success(
         self, chain: Sequence[Route], call: Callable[[Upstream, Route], Awaitable[T]]
     ) -> tuple[Route, T]:
+        return await self.attempt(chain, lambda route: call(self._upstreams[route.protocol], route))
+
+    async def attempt(
+        self, chain: Sequence[Route], call: Callable[[Route], Awaitable[T]]
+    ) -> tuple[Route, T]:
+        """``call`` each route of ``chain`` in turn, with the retries and backoff above, until
+        one succeeds: for wire formats whose caller picks the upstream itself."""
         error: UpstreamError | None = None
         failures: list[tuple[Route, UpstreamError]] = []
         for route in chain:
-            upstream = self._upstreams[route.protocol]
             for attempt in range(route.config.retries + 1):
                 if attempt:
                     await self._sleep(self._delay(attempt, error))
                 try:
-                    return route, await call(upstream, route)
+                    return route, await call(route)
                 except UpstreamError as exc:
                     self._on_failure(route, exc)
                     error = exc

@@ -7,7 +7,7 @@ and the provider's bytes come back untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,32 +41,10 @@ class OpenAIWire:
         self._path = path
 
     async def complete(self, route: Route, body: dict[str, Any]) -> Reply:
-        require_key(route)
-        try:
-            async with asyncio.timeout(route.config.timeout_s):
-                response = await self._post(route, body)
-                data = await response.read()
-        except TimeoutError as exc:
-            raise timed_out(route) from exc
-        except ConnectionFailed as exc:
-            raise unreachable(route, exc) from exc
-        if response.status >= 400:
-            raise status_error(route, response.status, data, _mapping(response))
-        return Reply(response.status, passed_headers(response.headers), data)
+        return await read_answer(route, lambda: self._post(route, body))
 
     async def stream(self, route: Route, body: dict[str, Any]) -> WireStream:
-        require_key(route)
-        try:
-            async with asyncio.timeout(route.config.timeout_s):
-                response = await self._post(route, body)
-                if response.status >= 400:
-                    data = await response.read()
-                    raise status_error(route, response.status, data, _mapping(response))
-        except TimeoutError as exc:
-            raise timed_out(route) from exc
-        except ConnectionFailed as exc:
-            raise unreachable(route, exc) from exc
-        return WireStream(route, response)
+        return await open_answer(route, lambda: self._post(route, body))
 
     async def _post(self, route: Route, body: dict[str, Any]) -> Response:
         target = self._targets.get(route.name) or self._target(route)
@@ -93,6 +71,44 @@ class OpenAIWire:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+#: Sends one request and waits for the head of its answer.
+Send = Callable[[], Awaitable[Response]]
+
+
+async def read_answer(route: Route, send: Send) -> Reply:
+    """``send`` and read the whole answer within the route's timeout; a refused key, a timeout, a
+    lost connection or an error status raise ``UpstreamError``."""
+    require_key(route)
+    try:
+        async with asyncio.timeout(route.config.timeout_s):
+            response = await send()
+            data = await response.read()
+    except TimeoutError as exc:
+        raise timed_out(route) from exc
+    except ConnectionFailed as exc:
+        raise unreachable(route, exc) from exc
+    if response.status >= 400:
+        raise status_error(route, response.status, data, _mapping(response))
+    return Reply(response.status, passed_headers(response.headers), data)
+
+
+async def open_answer(route: Route, send: Send) -> WireStream:
+    """``send`` and wait for a streamed answer to start, with the same errors as
+    ``read_answer``."""
+    require_key(route)
+    try:
+        async with asyncio.timeout(route.config.timeout_s):
+            response = await send()
+            if response.status >= 400:
+                data = await response.read()
+                raise status_error(route, response.status, data, _mapping(response))
+    except TimeoutError as exc:
+        raise timed_out(route) from exc
+    except ConnectionFailed as exc:
+        raise unreachable(route, exc) from exc
+    return WireStream(route, response)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,18 @@ def test_missing_and_unknown_keys(gateway: RunningGateway) -> None:
     assert_error(models, 401)
 
 
+def test_x_api_key_is_a_gateway_key_too_but_authorization_decides(
+    gateway: RunningGateway,
+) -> None:
+    models = f"{gateway.base_url}/models"
+    assert httpx.get(models, headers={"x-api-key": KEY}).status_code == 200
+    wrong = httpx.get(models, headers={"x-api-key": "sk-guess-123"})
+    assert "sk-guess-123" not in wrong.text
+    assert_error(wrong, 401)
+    both = {"Authorization": "Bearer sk-guess-123", "x-api-key": KEY}
+    assert_error(httpx.get(models, headers=both), 401)
+
+
 @pytest.fixture
 def client(gateway: RunningGateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0) as sdk:

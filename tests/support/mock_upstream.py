@@ -227,10 +227,12 @@ def mock_provider() -> Iterator[RunningMock]:
     app.router.add_post("/v1/chat/completions", provider.chat)
     app.router.add_get("/v1/models", provider.models)
     PassThroughEndpoints(state).add_routes(app)
-    # Imported here: the Responses mock builds on this module's MockProvider.
+    # Imported here: the Responses and Anthropic mocks build on this module's state.
+    from tests.support.mock_anthropic import MockAnthropic
     from tests.support.mock_responses import MockResponses
 
     app.router.add_post("/v1/responses", MockResponses(state).responses)
+    app.router.add_post("/v1/messages", MockAnthropic(state).messages)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
     loop.run_until_complete(runner.setup())

@@ -26,6 +26,16 @@ class RawResponse:
         assert isinstance(error["message"], str) and error["message"], error
         return error
 
+    def anthropic_error(self) -> dict[str, Any]:
+        """The ``error`` object of an Anthropic-shaped error body (``/v1/messages``), checked."""
+        assert self.headers.get("content-type") == "application/json", self
+        body = json.loads(self.body)
+        assert body.keys() == {"type", "error"} and body["type"] == "error", body
+        error: dict[str, Any] = body["error"]
+        assert set(error) == {"type", "message"}, error
+        assert isinstance(error["message"], str) and error["message"], error
+        return error
+
 
 def connect(url: str, timeout: float = 10) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
