@@ -231,9 +231,7 @@ class Probe:
         backend = _SyntheticStore(path=memory.store.path)
         if (data / "chroma").exists():
             backend.connect()  # at startup in the gateway, so not part of a cold load
-        cache = CacheSettings(
-            max_items=memory.cache.max_items, snapshots=Snapshots(data / "snapshots")
-        )
+        cache = CacheSettings(config=memory.cache, snapshots=Snapshots(data / "snapshots"))
         self.store = MemoryStore(backend, self.embedder, Generations(state / "g.sqlite3"), cache)
         self.params = memory.retrieval
         retriever = Retriever(
