@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -351,9 +352,9 @@ def test_a_store_that_is_down_degrades_the_request_instead_of_failing_it(
     api.close()
 
 
-@pytest.fixture(scope="module")
-def dead_embedder_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    state = tmp_path_factory.mktemp("dead-embedder")
+@contextmanager
+def dead_embedder(state: Path) -> Iterator[RunningGateway]:
+    """A gateway whose embedding provider (8-dimension vectors) listens nowhere."""
     provider = {
         "provider": "litellm",
         "model": "openai/text-embedding-3-small",
@@ -363,6 +364,12 @@ def dead_embedder_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "model_dir": None,
     }
     with gateway_in_thread(memory_config(state, memory={"embedding": provider})) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def dead_embedder_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    with dead_embedder(tmp_path_factory.mktemp("dead-embedder")) as running:
         yield running
 
 
@@ -405,15 +412,7 @@ def seed_lexical_users(path: Path, marker: str) -> None:
 def lexical_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     state = tmp_path_factory.mktemp("lexical")
     seed_lexical_users(state / "chroma", "LEAKED-MARKER")
-    provider = {
-        "provider": "litellm",
-        "model": "openai/text-embedding-3-small",
-        "dimension": 8,
-        "api_key": "sk-embedding-test",
-        "api_base": f"http://127.0.0.1:{free_port()}/v1",
-        "model_dir": None,
-    }
-    with gateway_in_thread(memory_config(state, memory={"embedding": provider})) as running:
+    with dead_embedder(state) as running:
         yield running
 
 
