@@ -136,12 +136,6 @@ class StreamResponse:
                 self._on_abort("disconnect", self.tap)
             group.cancel_scope.cancel()
 
-    async def _read_whole(self) -> bytes:
-        try:
-            return b"".join([chunk async for chunk in self._stream])
-        finally:
-            await self._stream.aclose()
-
     async def _relay(self, send: Send, scope: anyio.CancelScope) -> None:
         try:
             async for chunk in self._stream:
