@@ -42,20 +42,6 @@ TODAY = datetime.now(UTC).date().isoformat()
 CL100K = get_encoding("cl100k_base")
 
 
-@pytest.fixture(scope="module")
-def api(memory_gateway: RunningGateway) -> Iterator[MemoryClient]:
-    client = MemoryClient(memory_gateway)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def chat(memory_gateway: RunningGateway) -> Iterator[openai.OpenAI]:
-    client = sdk(memory_gateway)
-    yield client
-    client.close()
-
-
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 

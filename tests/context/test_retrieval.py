@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +26,8 @@ from tests.support.memory import (
     echo_chat,
     memory_block,
     memory_config,
-    sdk,
     supersede,
 )
-
-
-@pytest.fixture(scope="module")
-def api(memory_gateway: RunningGateway) -> Iterator[MemoryClient]:
-    client = MemoryClient(memory_gateway)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def chat(memory_gateway: RunningGateway) -> Iterator[openai.OpenAI]:
-    client = sdk(memory_gateway)
-    yield client
-    client.close()
 
 
 def unique(name: str) -> str:
