@@ -184,7 +184,8 @@ def _add_memory_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         description='Import one memory per line: {"user_id", "content" (or "text"), '
         'optional "tenant", "category", "created_at", "metadata"}. Bad lines are '
         "skipped and reported (exit status 1); the rest are imported. Importing the same "
-        "file again adds nothing twice. Stop a gateway that uses the same embedded store first.",
+        "file again adds nothing twice. A gateway using the same embedded store must be stopped "
+        "first: the import refuses while one holds it.",
     )
     load.add_argument("--config", help=_CONFIG_HELP)
     load.add_argument(
