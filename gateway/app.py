@@ -211,7 +211,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
     registry = ModelRegistry(config.models)
     _with_litellm(registry, core)
     _with_messages_upstreams(registry, core)
-    authenticator = Authenticator(config.auth.keys)
+    authenticator = Authenticator(config.auth.keys, config.auth.admin_keys)
     memory = core.memory
     memory_api = None
     profile_api = None
