@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,6 +24,8 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.api.profile import ProfileAPI
+from gateway.api.service import MemoryService
+from gateway.audit import AuditTrail
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, memory_context, start_memory
 from gateway.errors import (
@@ -90,6 +93,8 @@ class Services:
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    #: What the memory, profile, users and audit routes (and the UI and MCP) call.
+    memory_service: MemoryService | None = None
     feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     profile_api: ProfileAPI | None = None
@@ -109,6 +114,7 @@ class Core:
     relay: Relay
     stack: AsyncExitStack
     memory: MemoryServices | None = None
+    audit: AuditTrail | None = None
     handoff: Handoff = field(default_factory=NoLearning)
     checks: dict[str, Check] = field(default_factory=dict)
     outcomes: Outcomes | None = None
@@ -194,6 +200,7 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     )
     _with_litellm(registry, core)
     _with_messages_upstreams(registry, core)
+    core.audit = audit_trail(config, metrics)
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         core.memory = memory
@@ -205,6 +212,12 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     return core
 
 
+def audit_trail(config: GatewayConfig, metrics: Metrics | None) -> AuditTrail:
+    key = config.audit.digest_key
+    digest_key = key.get_secret_value().encode() if key is not None else None
+    return AuditTrail(config.audit_path(), digest_key=digest_key, metrics=metrics)
+
+
 def build_services(config: GatewayConfig, core: Core) -> Services:
     """The per-config parts (keys, models, the memory stage's settings, cohorts) over
     ``core``."""
@@ -214,24 +227,23 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
     authenticator = Authenticator(config.auth.keys, config.auth.admin_keys)
     memory = core.memory
     memory_api = None
+    service = None
     profile_api = None
     feedback_api = None
     cohorts = None
     if memory is not None:
         memory = replace(memory, context=memory_context(config, memory, core.metrics))
+        assert core.audit is not None
+        service = MemoryService(config, memory, core.audit, registry)
         memory_api = MemoryAPI(
             authenticator,
-            memory.store,
-            memory.retriever,
-            config.memory.categories,
+            service,
             config.server.max_body_bytes,
-            timeout_s=config.memory.api.timeout_s,
             max_json_depth=config.server.max_json_depth,
-            profiles=memory.profiles,
         )
         profile_api = ProfileAPI(
             authenticator,
-            memory.profiles,
+            service,
             core.metrics,
             config.server.max_body_bytes,
             max_json_depth=config.server.max_json_depth,
@@ -293,10 +305,22 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         core.metrics,
         memory,
         memory_api,
+        service,
         feedback_api,
         core.checks,
         profile_api,
     )
+
+
+def _reloaded(core: Core, outcome: str) -> None:
+    core.metrics.config_reload(outcome)
+    if outcome == "applied" and core.audit is not None:
+        try:
+            core.audit.record(
+                key_name="-", tenant=None, user_id=None, action="config.reload", via="signal"
+            )
+        except GatewayError as exc:  # the reload stands; only its record is missing
+            log.error("config reload not audited: %s", exc.message)
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -385,6 +409,10 @@ PROFILE_PATH = "/v1/users/{user_id:path}/profile"
 PROFILE_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 MEMORY_ROUTES = [
+    ("/v1/users", "users", "GET"),
+    ("/v1/tenants", "tenants", "GET"),
+    ("/v1/audit", "audit", "GET"),
+    ("/v1/users/{user_id:path}/memories/preview", "preview", "POST"),
     # The fixed sub-paths come before {memory_id}, which would otherwise swallow them. User ids
     # may hold "/" (sent as %2F, which the server decodes before routing): hence ":path".
     ("/v1/users/{user_id:path}/memories/export", "export", "GET"),
@@ -480,7 +508,7 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
                     source,
                     config,
                     lambda new: setattr(live, "current", build_services(new, core)),
-                    core.metrics.config_reload,
+                    partial(_reloaded, core),
                 )
                 stack.enter_context(on_hangup(reloader))
             log.info("gateway ready: %d models", len(live.current.registry.names()))
