@@ -56,7 +56,9 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def page(title: str, body: str, session: Session | None, nav: Iterable[tuple[str, str]] = ()) -> str:
+def page(
+    title: str, body: str, session: Session | None, nav: Iterable[tuple[str, str]] = ()
+) -> str:
     links = " ".join(link(href, text) for href, text in nav)
     who = ""
     if session is not None:
@@ -69,6 +71,6 @@ def page(title: str, body: str, session: Session | None, nav: Iterable[tuple[str
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} · memory inspector</title>"
         f'<link rel="stylesheet" href="{STYLESHEET}"></head><body>'
-        f'<header><strong>memory inspector</strong> <nav>{links}</nav> {who}</header>'
+        f"<header><strong>memory inspector</strong> <nav>{links}</nav> {who}</header>"
         f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
     )

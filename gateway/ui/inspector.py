@@ -309,9 +309,9 @@ def _same_origin(request: Request) -> None:
     if origin and origin != "null":
         if urlsplit(origin).netloc == host:
             return
-    elif request.headers.get("sec-fetch-site") == "same-origin":
-        return
-    elif (referer := request.headers.get("referer")) and urlsplit(referer).netloc == host:
+    elif request.headers.get("sec-fetch-site") == "same-origin" or (
+        (referer := request.headers.get("referer")) and urlsplit(referer).netloc == host
+    ):
         return
     raise Forbidden("This form was not sent from this gateway's own pages.")
 

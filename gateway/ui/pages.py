@@ -197,11 +197,13 @@ def _candidates(profile: Profile) -> str:
 
 def preview(preview: Preview, user_link: str) -> str:
     line = (
-        f"<p class=\"budget\">{esc(preview.tokens)} of {esc(preview.budget)} tokens used "
+        f'<p class="budget">{esc(preview.tokens)} of {esc(preview.budget)} tokens used '
         f"(model {esc(preview.model)}, ranking {esc(preview.mode)}, "
         f"outcome {esc(preview.outcome)}). Nothing was learned or recorded.</p>"
     )
-    block = f"<pre>{esc(preview.block)}</pre>" if preview.block else "<p>Nothing would be injected.</p>"
+    block = (
+        f"<pre>{esc(preview.block)}</pre>" if preview.block else "<p>Nothing would be injected.</p>"
+    )
     rows = [
         [
             "yes" if item.injected else "no (budget)",
@@ -222,7 +224,14 @@ def preview(preview: Preview, user_link: str) -> str:
         "dense", "lexical", "recency", "evidence",
     ]  # fmt: skip
     back = f"<p>{link(user_link, 'Back to the user')}</p>"
-    return line + "<h2>The block</h2>" + block + "<h2>Every candidate</h2>" + table(headers, rows) + back
+    return (
+        line
+        + "<h2>The block</h2>"
+        + block
+        + "<h2>Every candidate</h2>"
+        + table(headers, rows)
+        + back
+    )
 
 
 def activity(queue: Mapping[str, float], report: str | None) -> str:

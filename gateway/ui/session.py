@@ -39,7 +39,9 @@ def issue(principal: Principal, secret: bytes, now: float) -> tuple[Session, str
     return session, _cookie(session)
 
 
-def verify(authenticator: Authenticator, value: str | None, now: float, ttl_s: float) -> Session | None:
+def verify(
+    authenticator: Authenticator, value: str | None, now: float, ttl_s: float
+) -> Session | None:
     """The session ``value`` (a cookie) stands for, or None when it is missing, forged, expired,
     or signed by a key the config no longer holds."""
     if not value:
@@ -47,7 +49,7 @@ def verify(authenticator: Authenticator, value: str | None, now: float, ttl_s: f
     parts = value.split(".")
     if len(parts) != 4 or not parts[1].isdigit():
         return None
-    name_part, issued, nonce, mac = parts
+    name_part, issued, nonce, _ = parts
     try:
         key_name = base64.urlsafe_b64decode(name_part + "=" * (-len(name_part) % 4)).decode()
     except ValueError:
