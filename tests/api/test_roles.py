@@ -123,9 +123,7 @@ def test_a_tenant_key_naming_another_tenant_is_refused(gateway: RunningGateway) 
         headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": "globex"}
         reply = httpx.get(f"{gateway.url}{USER}/memories", headers=headers)
         assert reply.status_code == 403, reply.text
-        reply = httpx.get(
-            f"{gateway.url}/v1/users", params={"tenant": "globex"}, headers=headers
-        )
+        reply = httpx.get(f"{gateway.url}/v1/users", params={"tenant": "globex"}, headers=headers)
         assert reply.status_code == 403, reply.text
         # Naming its own tenant is fine.
         headers["X-Tenant-Id"] = "acme"
