@@ -50,7 +50,7 @@ _TENANT_PATH = re.compile(r"^/t/(?P<tenant>[A-Za-z0-9][\w.-]{0,63})(?P<rest>/[\w
 _REPORT_WINDOW_S = 7 * 86_400.0
 _STYLESHEET = files("gateway.ui").joinpath("static/inspector.css").read_bytes()
 
-Handler = Callable[[Request, Session, Caller, dict[str, str]], Awaitable[Response]]
+Handler = Callable[[Session, Caller, dict[str, str]], Awaitable[Response]]
 
 
 class Forbidden(PermissionDenied):
@@ -120,7 +120,7 @@ class Inspector:
         caller = self._caller(session, match.group("tenant"))
         if method == "GET":
             form = {k: v for k, v in request.query_params.items()}
-        return await handler(request, session, caller, form)
+        return await handler(session, caller, form)
 
     # -- signing in -----------------------------------------------------------------------
 
@@ -183,18 +183,14 @@ class Inspector:
         found = await self._service.tenants(caller)
         return _html(page("Tenants", pages.tenants(found), session))
 
-    async def _users(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _users(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         query = form.get("q", "")
         offset = _offset(form.get("offset", "0"))
         found = await self._service.users(caller, query=query or None, limit=50, offset=offset)
         body = pages.users(_tenant(caller), found, query)
         return self._page(session, caller, f"Users of {caller.tenant}", body)
 
-    async def _user(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _user(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
         listed = await self._service.list_memories(caller, user_id, status=None, limit=1000)
         profile = await self._service.profile(caller, user_id)
@@ -202,9 +198,7 @@ class Inspector:
         body = pages.user(session, _tenant(caller), user_id, listed.memories, profile, categories)
         return self._page(session, caller, f"User {user_id}", body)
 
-    async def _activity(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _activity(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         try:
             totals = read_totals(self._state_dir, _REPORT_WINDOW_S, caller.tenant)
             report: str | None = render(build_report(totals, _REPORT_WINDOW_S, caller.tenant))
@@ -213,9 +207,7 @@ class Inspector:
         body = pages.activity(self._metrics.extraction_snapshot(), report)
         return self._page(session, caller, f"Activity of {caller.tenant}", body)
 
-    async def _preview(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _preview(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
         shown = await self._service.preview(caller, user_id, form.get("message", ""))
         back = url(f"/ui/t/{caller.tenant}/user", u=user_id)
@@ -231,9 +223,7 @@ class Inspector:
 
     # -- writes (the service checks the role again, and records each in the audit trail) -----
 
-    async def _memory(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _memory(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
         memory_id = _required(form, "memory_id")
         op = form.get("op")
@@ -247,15 +237,11 @@ class Inspector:
             raise InvalidRequest("Invalid 'op': expected save or delete.", param="op")
         return _back_to(caller, user_id)
 
-    async def _erase(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _erase(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         await self._service.erase(caller, _user_id(form))
         return RedirectResponse(f"/ui/t/{caller.tenant}", 303)
 
-    async def _export(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _export(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
         exported = await self._service.export(caller, user_id)
         # The file name is fixed: the user id goes in no header or URL.
@@ -263,9 +249,7 @@ class Inspector:
         headers = {"Content-Disposition": disposition}
         return Response(orjson.dumps(exported), media_type="application/json", headers=headers)
 
-    async def _profile(
-        self, request: Request, session: Session, caller: Caller, form: dict[str, str]
-    ) -> Response:
+    async def _profile(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
         name = _required(form, "field")
         op = form.get("op")

@@ -35,8 +35,22 @@ def seeded(gateway: RunningGateway, request: pytest.FixtureRequest) -> tuple[str
         return user, reply.json()["id"]
 
 
+def save_form(user: str, memory_id: str, content: str, category: str = "fact") -> dict[str, str]:
+    """The edit form of one memory, as the user page has it."""
+    return {
+        "u": user,
+        "memory_id": memory_id,
+        "op": "save",
+        "content": content,
+        "category": category,
+    }
+
+
+Opener = Callable[[str | None], Inspector]
+
+
 @pytest.fixture
-def open_inspector(gateway: RunningGateway) -> Iterator[Callable[[str | None], Inspector]]:
+def open_inspector(gateway: RunningGateway) -> Iterator[Opener]:
     """Opens inspector clients, signed in with a key (or not, for None); closes them after."""
     opened: list[Inspector] = []
 
@@ -59,9 +73,7 @@ def test_off_by_default_is_a_404_in_the_openai_shape(memory_gateway: RunningGate
         assert "ui.enabled" in reply.json()["error"]["message"]
 
 
-def test_a_wrong_key_does_not_sign_in(
-    open_inspector: Callable[[str | None], Inspector], gateway: RunningGateway
-) -> None:
+def test_a_wrong_key_does_not_sign_in(open_inspector: Opener, gateway: RunningGateway) -> None:
     inspector = open_inspector(None)
     reply = inspector.sign_in("sk-not-a-key")
     assert reply.status_code == 401
@@ -71,7 +83,7 @@ def test_a_wrong_key_does_not_sign_in(
 
 
 def test_the_session_cookie_holds_no_key_and_ends_with_the_browser(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
 ) -> None:
     reply = open_inspector(None).sign_in(KEY)
@@ -86,7 +98,7 @@ def test_the_session_cookie_holds_no_key_and_ends_with_the_browser(
 
 
 def test_a_tenant_key_lands_on_its_tenant_and_an_admin_on_the_tenants(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
@@ -101,9 +113,7 @@ def test_a_tenant_key_lands_on_its_tenant_and_an_admin_on_the_tenants(
     assert ">acme<" in page.text and ">globex<" in page.text
 
 
-def test_signing_out_ends_the_session(
-    open_inspector: Callable[[str | None], Inspector], gateway: RunningGateway
-) -> None:
+def test_signing_out_ends_the_session(open_inspector: Opener, gateway: RunningGateway) -> None:
     inspector = open_inspector(KEY)
     reply = inspector.post("/ui/logout", {})
     assert reply.status_code == 303
@@ -111,7 +121,7 @@ def test_signing_out_ends_the_session(
 
 
 def test_a_forged_or_stale_cookie_is_no_session(
-    open_inspector: Callable[[str | None], Inspector], gateway: RunningGateway
+    open_inspector: Opener, gateway: RunningGateway
 ) -> None:
     inspector = open_inspector(KEY)
     value = inspector.http.cookies["gateway_ui"]
@@ -127,7 +137,7 @@ def test_a_forged_or_stale_cookie_is_no_session(
 
 
 def test_every_page_carries_the_security_headers(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
@@ -152,19 +162,13 @@ def test_every_page_carries_the_security_headers(
 
 
 def test_a_post_without_the_token_or_from_another_origin_is_refused(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
     user, memory_id = seeded
     inspector = open_inspector(KEY)
-    edit = {
-        "u": user,
-        "memory_id": memory_id,
-        "op": "save",
-        "content": "changed",
-        "category": "general",
-    }
+    edit = save_form(user, memory_id, "changed", "general")
     assert inspector.post("/ui/t/acme/user/memory", edit, csrf=None).status_code == 403
     assert inspector.post("/ui/t/acme/user/memory", edit, csrf="0" * 64).status_code == 403
     token = inspector.csrf()
@@ -198,9 +202,7 @@ def _act(inspector: Inspector, action: str, user: str, memory_id: str) -> httpx.
         "tenants": lambda: inspector.get("/ui/tenants"),
         "preview": lambda: inspector.post(f"{base}/user/preview", {"u": user, "message": "hi"}),
         "export": lambda: inspector.post(f"{base}/user/export", {"u": user}),
-        "save": lambda: inspector.post(
-            f"{base}/user/memory", {**memory, "op": "save", "content": "edited", "category": "fact"}
-        ),
+        "save": lambda: inspector.post(f"{base}/user/memory", save_form(user, memory_id, "edited")),
         "delete": lambda: inspector.post(f"{base}/user/memory", {**memory, "op": "delete"}),
         "lock": lambda: inspector.post(
             f"{base}/user/profile", {"u": user, "field": "tone", "op": "lock", "value": "formal"}
@@ -223,7 +225,7 @@ def _allowed(role: str, action: str) -> bool:
 @pytest.mark.parametrize("action", [*READS, "tenants", *WRITES])
 @pytest.mark.parametrize("role", list(ROLES))
 def test_role_matrix(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
     role: str,
@@ -244,7 +246,7 @@ def test_role_matrix(
 
 
 def test_read_only_pages_have_no_write_forms(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
@@ -258,9 +260,7 @@ def test_read_only_pages_have_no_write_forms(
         assert action in writer
 
 
-def test_memory_text_is_escaped(
-    open_inspector: Callable[[str | None], Inspector], gateway: RunningGateway
-) -> None:
+def test_memory_text_is_escaped(open_inspector: Opener, gateway: RunningGateway) -> None:
     with client(gateway.url, "read-write") as api:
         assert api.post("/v1/users/xss/memories", json={"content": XSS}).status_code == 201
     inspector = open_inspector(KEY)
@@ -274,7 +274,7 @@ def test_memory_text_is_escaped(
 
 
 def test_no_memory_text_in_any_url_the_pages_point_at(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
@@ -296,31 +296,19 @@ def test_no_memory_text_in_any_url_the_pages_point_at(
         todo += [target for target in found.hrefs if target.startswith("/ui")]
     assert any("user?u=" in path for path in seen)  # the crawl reached the user pages
     # A write's redirect names the user and nothing else.
-    edit = {
-        "u": user,
-        "memory_id": memory_id,
-        "op": "save",
-        "content": SECRET + "!",
-        "category": "fact",
-    }
+    edit = save_form(user, memory_id, SECRET + "!", "fact")
     location = inspector.post("/ui/t/acme/user/memory", edit).headers["location"]
     assert location == f"/ui/t/acme/user?u={user}"
 
 
 def test_ui_writes_are_audited_as_via_ui(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
     user, memory_id = seeded
     inspector = open_inspector(KEY)
-    edit = {
-        "u": user,
-        "memory_id": memory_id,
-        "op": "save",
-        "content": "Ana moved",
-        "category": "fact",
-    }
+    edit = save_form(user, memory_id, "Ana moved", "fact")
     assert inspector.post("/ui/t/acme/user/memory", edit).status_code == 303
     with client(gateway.url, "admin") as admin:
         records = admin.get("/v1/audit", params={"user_id": user, "action": "memory.patch"}).json()
@@ -330,13 +318,13 @@ def test_ui_writes_are_audited_as_via_ui(
 
 
 def test_bad_input_is_a_clear_error_page_not_a_500(
-    open_inspector: Callable[[str | None], Inspector],
+    open_inspector: Opener,
     gateway: RunningGateway,
     seeded: tuple[str, str],
 ) -> None:
     user, memory_id = seeded
     inspector = open_inspector(KEY)
-    empty = {"u": user, "memory_id": memory_id, "op": "save", "content": "", "category": "fact"}
+    empty = save_form(user, memory_id, "")
     reply = inspector.post("/ui/t/acme/user/memory", empty)
     assert reply.status_code == 400 and "content" in reply.text
     reply = inspector.post(
