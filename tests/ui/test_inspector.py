@@ -97,6 +97,17 @@ def test_the_session_cookie_holds_no_key_and_ends_with_the_browser(
     assert KEY not in cookie
 
 
+def test_behind_an_https_proxy_the_cookie_is_secure(
+    open_inspector: Opener, gateway: RunningGateway
+) -> None:
+    inspector = open_inspector(None)
+    reply = inspector.http.post(
+        "/ui/login", data={"key": KEY}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert reply.status_code == 303
+    assert "secure" in reply.headers["set-cookie"].lower()
+
+
 def test_a_tenant_key_lands_on_its_tenant_and_an_admin_on_the_tenants(
     open_inspector: Opener,
     gateway: RunningGateway,
