@@ -48,6 +48,8 @@ HEADERS = {
 }
 _TENANT_PATH = re.compile(r"^/t/(?P<tenant>[A-Za-z0-9][\w.-]{0,63})(?P<rest>/[\w/]*)?$")
 _REPORT_WINDOW_S = 7 * 86_400.0
+# One page holds this many memories, each with its own edit form; the export holds them all.
+_MAX_MEMORIES_SHOWN = 1000
 _STYLESHEET = files("gateway.ui").joinpath("static/inspector.css").read_bytes()
 
 Handler = Callable[[Session, Caller, dict[str, str]], Awaitable[Response]]
@@ -192,10 +194,12 @@ class Inspector:
 
     async def _user(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         user_id = _user_id(form)
-        listed = await self._service.list_memories(caller, user_id, status=None, limit=1000)
+        listed = await self._service.list_memories(
+            caller, user_id, status=None, limit=_MAX_MEMORIES_SHOWN
+        )
         profile = await self._service.profile(caller, user_id)
         categories = self._service.categories
-        body = pages.user(session, _tenant(caller), user_id, listed.memories, profile, categories)
+        body = pages.user(session, _tenant(caller), user_id, listed, profile, categories)
         return self._page(session, caller, f"User {user_id}", body)
 
     async def _activity(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:

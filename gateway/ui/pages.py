@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from itertools import groupby
 
-from gateway.api.service import STATUSES, Preview, TenantSummary, UserPage
+from gateway.api.service import STATUSES, MemoryPage, Preview, TenantSummary, UserPage
 from gateway.profile.model import CHOICES, FIELDS, Profile
 from gateway.store.records import Memory
 from gateway.ui.html import esc, form, link, table, url
@@ -72,11 +72,17 @@ def user(
     session: Session,
     tenant: str,
     user_id: str,
-    memories: list[Memory],
+    memories: MemoryPage,
     profile: Profile,
     categories: Mapping[str, int],
 ) -> str:
     base = f"/ui/t/{tenant}/user"
+    shown = ""
+    if memories.next_offset is not None:
+        shown = (
+            f"<p>The newest {esc(len(memories.memories))} of {esc(memories.total)} memories; "
+            "export the user for all of them.</p>"
+        )
     ids = {"u": user_id}
     parts = [
         "<section><h2>What would be injected</h2>",
@@ -89,7 +95,7 @@ def user(
         ),
         "</section>",
         "<section><h2>Memories</h2>",
-        _memories(session, base, user_id, memories, categories),
+        shown + _memories(session, base, user_id, memories.memories, categories),
         "</section><section><h2>Profile</h2>",
         _profile(session, base, user_id, profile),
         "</section><section><h2>Pending style observations</h2>",
