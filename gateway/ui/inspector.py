@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -204,7 +205,10 @@ class Inspector:
 
     async def _activity(self, session: Session, caller: Caller, form: dict[str, str]) -> Response:
         try:
-            totals = read_totals(self._state_dir, _REPORT_WINDOW_S, caller.tenant)
+            # A SQLite read: kept off the event loop.
+            totals = await run_in_threadpool(
+                read_totals, self._state_dir, _REPORT_WINDOW_S, caller.tenant
+            )
             report: str | None = render(build_report(totals, _REPORT_WINDOW_S, caller.tenant))
         except FileNotFoundError:
             report = None
