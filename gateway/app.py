@@ -58,6 +58,7 @@ from gateway.proxy.responses import RESPONSES
 from gateway.proxy.stream import StreamResponse
 from gateway.reload import ConfigSource, Reloader, on_hangup
 from gateway.types import Handoff, NoLearning
+from gateway.ui import Inspector
 from gateway.upstream import Upstream
 from gateway.upstream.anthropic import (
     AnthropicWire,
@@ -98,6 +99,8 @@ class Services:
     feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     profile_api: ProfileAPI | None = None
+    #: The memory inspector at ``/ui`` (``ui.enabled`` and memory on), else None.
+    inspector: Inspector | None = None
 
 
 @dataclass
@@ -309,7 +312,19 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         feedback_api,
         core.checks,
         profile_api,
+        _inspector(config, authenticator, service, core.metrics),
     )
+
+
+def _inspector(
+    config: GatewayConfig,
+    authenticator: Authenticator,
+    service: MemoryService | None,
+    metrics: Metrics,
+) -> Inspector | None:
+    if not config.ui.enabled or service is None:
+        return None
+    return Inspector(config, authenticator, service, metrics)
 
 
 def _reloaded(core: Core, outcome: str) -> None:
@@ -433,6 +448,14 @@ async def feedback(request: Request) -> Response:
     return await api(request)
 
 
+async def inspector(request: Request) -> Response:
+    services = _services(request)
+    if services.inspector is None:
+        reason = "ui.enabled is false" if not services.config.ui.enabled else "memory is off"
+        raise NotFound(f"No endpoint at {request.url.path}: the inspector is off ({reason}).")
+    return await services.inspector(request)
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -537,6 +560,9 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
         HTTPRoute("/v1/messages", messages, methods=["POST"]),
         HTTPRoute("/healthz", healthz, methods=["GET"]),
         HTTPRoute("/readyz", readyz, methods=["GET"]),
+        # Outside /v1: never passed through, whether the inspector is on or off.
+        HTTPRoute("/ui", inspector, methods=["GET", "POST"]),
+        HTTPRoute("/ui/{rest:path}", inspector, methods=["GET", "POST"]),
         *owned,
     ]
     if config.metrics.enabled:

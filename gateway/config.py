@@ -496,6 +496,15 @@ class MetricsConfig(_Section):
     multiprocess_dir: Path | None = None
 
 
+class UiConfig(_Section):
+    """The memory inspector, a web page at ``/ui`` (``docs/inspector.md``)."""
+
+    #: Serve the inspector; when false every ``/ui`` path answers 404.
+    enabled: bool = False
+    #: Seconds a sign-in lasts; the cookie itself ends with the browser session.
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, le=30 * 86_400.0)
+
+
 class AuditConfig(_Section):
     """The audit trail: who changed which user's memories, when (never what)."""
 
@@ -530,6 +539,7 @@ class GatewayConfig(_Section):
     personalization: PersonalizationConfig = PersonalizationConfig()
     routing: RoutingConfig = RoutingConfig()
     audit: AuditConfig = AuditConfig()
+    ui: UiConfig = UiConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:

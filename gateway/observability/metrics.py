@@ -471,6 +471,12 @@ class Metrics:
     def extraction_queue_depth(self, depth: int) -> None:
         self._queue_depth.set(depth)
 
+    def extraction_snapshot(self) -> dict[str, float]:
+        """This process's extraction queue and its jobs so far by outcome, for the inspector."""
+        shown = {"queued": _sample(self._queue_depth)}
+        shown.update({f"jobs {outcome}": _sample(child) for outcome, child in self._jobs.items()})
+        return shown
+
     def extraction_job(self, outcome: str, seconds: float | None) -> None:
         _pick(self._jobs, outcome, OTHER).inc()
         if seconds is not None:
@@ -539,6 +545,15 @@ def _histogram(
     registry: CollectorRegistry | None,
 ) -> Histogram:
     return Histogram(name, documentation, labels, registry=registry, buckets=buckets)
+
+
+def _sample(metric: Gauge | Counter) -> float:
+    """The one value of a metric without labels (a counter's total)."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                return float(sample.value)
+    return 0.0
 
 
 def _singles(family: M, allowed: Iterable[str]) -> dict[str, M]:

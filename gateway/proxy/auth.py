@@ -53,6 +53,16 @@ class Authenticator:
             }
         )
 
+    def by_name(self, key_name: str) -> list[tuple[Principal, bytes]]:
+        """The keys labelled ``key_name``, each with its digest: what a UI session is signed
+        with, so removing a key from the config ends its sessions."""
+        return [(p, digest) for digest, p in self._principals.items() if p.key_name == key_name]
+
+    def identify(self, key: str) -> tuple[Principal, bytes]:
+        """The principal of a bare ``key`` (a sign-in form's) and its digest."""
+        principal = self.authenticate({"authorization": f"Bearer {key}"})
+        return principal, _digest(key.strip())
+
     def for_models(self, headers: Mapping[str, str]) -> Principal:
         """The caller of a model route (chat, responses, messages, pass-through): a
         ``read-write`` key, since every request there may teach a user's memory or spend the
