@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -69,6 +69,9 @@ from gateway.upstream.relay import Relay
 from gateway.upstream.responses import responses_upstreams
 from gateway.upstream.routes import ModelRegistry, Route
 
+if TYPE_CHECKING:
+    from gateway.mcp import McpEndpoint, Toolbox
+
 log = logging.getLogger("gateway")
 
 #: A readiness probe: returns None when healthy, else a short reason (no user data).
@@ -93,6 +96,8 @@ class Services:
     feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     profile_api: ProfileAPI | None = None
+    #: The tools of ``/mcp``; None when ``mcp.enabled`` is off (or memory is).
+    mcp: Toolbox | None = None
 
 
 @dataclass
@@ -405,6 +410,20 @@ async def feedback(request: Request) -> Response:
     return await api(request)
 
 
+def _mcp_tools(request: Request) -> Toolbox | None:
+    return _services(request).mcp
+
+
+def _mcp_endpoint(config: GatewayConfig) -> McpEndpoint | None:
+    """``/mcp``, turned on at startup only: the SDK's session manager runs as long as the
+    process. Imported only when on: the SDK takes half a second to import."""
+    if not config.mcp.enabled:
+        return None
+    from gateway.mcp import McpEndpoint
+
+    return McpEndpoint(_mcp_tools, config.server.max_body_bytes)
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -483,6 +502,8 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
                     core.metrics.config_reload,
                 )
                 stack.enter_context(on_hangup(reloader))
+            if mcp is not None:
+                await stack.enter_async_context(mcp.running())
             log.info("gateway ready: %d models", len(live.current.registry.names()))
             yield {"services": live, METRICS_STATE: core.metrics}
 
@@ -513,6 +534,9 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
     ]
     if config.metrics.enabled:
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
+    mcp = _mcp_endpoint(config)
+    if mcp is not None:
+        routes.append(HTTPRoute("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     # Last: whatever the routes above do not serve goes to the provider.
     routes.append(PassThroughRoute(owned))
     return Starlette(

@@ -479,6 +479,14 @@ class MetricsConfig(_Section):
     multiprocess_dir: Path | None = None
 
 
+class McpConfig(_Section):
+    """The Model Context Protocol endpoint at ``/mcp``, for agents and MCP clients."""
+
+    #: Serve ``/mcp`` (streamable HTTP, stateless, JSON answers); when false the path answers
+    #: 404. Needs ``memory.enabled``: its tools read and write the users' memories.
+    enabled: bool = False
+
+
 class RoutingConfig(_Section):
     """Where requests go when they do not name a model themselves."""
 
@@ -500,6 +508,7 @@ class GatewayConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     personalization: PersonalizationConfig = PersonalizationConfig()
     routing: RoutingConfig = RoutingConfig()
+    mcp: McpConfig = McpConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -529,6 +538,8 @@ class GatewayConfig(_Section):
                 "memory.store.url: required when server.workers > 1 "
                 "(the embedded store belongs to one process; run `chroma run` and point at it)"
             )
+        if self.mcp.enabled and not self.memory.enabled:
+            raise ValueError("mcp.enabled: needs memory.enabled (its tools work on memories)")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

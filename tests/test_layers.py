@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
-    ("reload",),
+    ("reload", "mcp"),
     ("app", "connection"),
     ("server",),
     ("cli",),
