@@ -28,6 +28,7 @@ from gateway.mcp.schemas import (
     tools,
 )
 from gateway.observability import Metrics
+from gateway.profile.model import FIELDS
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import user_header
 
@@ -170,14 +171,16 @@ async def get_profile(box: Toolbox, call: Call) -> Result:
 
 
 async def set_profile_field(box: Toolbox, call: Call) -> Result:
-    name = call.arguments.get("field")
-    if not isinstance(name, str):
-        raise InvalidRequest("Invalid 'field': expected a profile field's name.", param="field")
-    if "value" not in call.arguments:
-        raise InvalidRequest(
-            "Missing 'value': give the field's value, or null to clear it.", param="value"
-        )
-    value = profile_value(name, call.arguments["value"])
+    name = arguments.choice(call.arguments, "field", FIELDS)
+    if name is None or "value" not in call.arguments:
+        missing = "field" if name is None else "value"
+        raise InvalidRequest(f"Missing '{missing}': give a field and its value.", param=missing)
+    try:
+        value = profile_value(name, call.arguments["value"])
+    except InvalidRequest as exc:
+        # The memory API names it ``fields.<name>``; here it is the ``value`` argument.
+        message = exc.message.replace(f"'fields.{name}'", "'value'")
+        raise InvalidRequest(message, param="value") from None
     return await box.service.set_profile(call.caller, call.user, {name: value})
 
 

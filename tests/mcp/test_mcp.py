@@ -211,8 +211,9 @@ def test_resources_are_the_profile_and_the_memories_by_category(
         ("add_memory", {"content": "x", "metadata": "not an object"}, "metadata"),
         ("update_memory", {"id": "nope", "content": ""}, "content"),
         ("delete_memories", {"created_before": "yesterday"}, "created_before"),
-        ("set_profile_field", {"field": "tone", "value": "grumpy"}, "fields.tone"),
-        ("set_profile_field", {"field": "mood", "value": "x"}, "fields.mood"),
+        ("set_profile_field", {"field": "tone", "value": "grumpy"}, "value"),
+        ("set_profile_field", {"field": "mood", "value": "x"}, "field"),
+        ("set_profile_field", {"field": "tone"}, "value"),
         ("what_would_be_injected", {}, "message"),
     ],
 )
