@@ -23,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 from gateway.api.feedback import FeedbackAPI
 from gateway.api.memory import MemoryAPI
 from gateway.api.profile import ProfileAPI
+from gateway.api.service import MemoryService
+from gateway.audit import AuditTrail
 from gateway.config import GatewayConfig
 from gateway.context.service import MemoryServices, memory_context, start_memory
 from gateway.errors import (
@@ -93,6 +95,8 @@ class Services:
     metrics: Metrics
     memory: MemoryServices | None = None
     memory_api: MemoryAPI | None = None
+    #: What the memory, profile, users and audit routes (and the UI and MCP) call.
+    memory_service: MemoryService | None = None
     feedback_api: FeedbackAPI | None = None
     checks: dict[str, Check] = field(default_factory=dict)
     profile_api: ProfileAPI | None = None
@@ -114,6 +118,7 @@ class Core:
     relay: Relay
     stack: AsyncExitStack
     memory: MemoryServices | None = None
+    audit: AuditTrail | None = None
     handoff: Handoff = field(default_factory=NoLearning)
     checks: dict[str, Check] = field(default_factory=dict)
     outcomes: Outcomes | None = None
@@ -199,6 +204,7 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     )
     _with_litellm(registry, core)
     _with_messages_upstreams(registry, core)
+    core.audit = audit_trail(config, metrics)
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         core.memory = memory
@@ -210,20 +216,29 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     return core
 
 
+def audit_trail(config: GatewayConfig, metrics: Metrics | None) -> AuditTrail:
+    key = config.audit.digest_key
+    digest_key = key.get_secret_value().encode() if key is not None else None
+    return AuditTrail(config.audit_path(), digest_key=digest_key, metrics=metrics)
+
+
 def build_services(config: GatewayConfig, core: Core) -> Services:
     """The per-config parts (keys, models, the memory stage's settings, cohorts) over
     ``core``."""
     registry = ModelRegistry(config.models)
     _with_litellm(registry, core)
     _with_messages_upstreams(registry, core)
-    authenticator = Authenticator(config.auth.keys)
+    authenticator = Authenticator(config.auth.keys, config.auth.admin_keys)
     memory = core.memory
     memory_api = None
+    service = None
     profile_api = None
     feedback_api = None
     cohorts = None
     if memory is not None:
         memory = replace(memory, context=memory_context(config, memory, core.metrics))
+        assert core.audit is not None
+        service = MemoryService(config, memory, core.audit, registry)
         memory_api = MemoryAPI(
             authenticator,
             memory.store,
@@ -298,9 +313,11 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         core.metrics,
         memory,
         memory_api,
+        service,
         feedback_api,
         core.checks,
         profile_api,
+        _toolbox(config, authenticator, service, core.metrics),
     )
 
 
@@ -412,6 +429,19 @@ async def feedback(request: Request) -> Response:
 
 def _mcp_tools(request: Request) -> Toolbox | None:
     return _services(request).mcp
+
+
+def _toolbox(
+    config: GatewayConfig,
+    authenticator: Authenticator,
+    service: MemoryService | None,
+    metrics: Metrics,
+) -> Toolbox | None:
+    if not config.mcp.enabled or service is None:
+        return None
+    from gateway.mcp import Toolbox
+
+    return Toolbox(authenticator, service, metrics, config.memory.categories)
 
 
 def _mcp_endpoint(config: GatewayConfig) -> McpEndpoint | None:

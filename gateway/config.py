@@ -35,6 +35,9 @@ DEFAULT_CONFIG_PATH = Path("config/gateway.yaml")
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:/@+-]*$")]
 TenantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w.-]*$")]
 PositiveFloat = Annotated[float, Field(gt=0)]
+#: What a key may do: ``admin`` keys (``auth.admin_keys``) see every tenant; a tenant key is
+#: ``read-write`` (the proxy and the memory API) or ``read-only`` (looks, never changes).
+Role = Literal["admin", "read-write", "read-only"]
 
 
 class _Section(BaseModel):
@@ -83,18 +86,32 @@ class ApiKey(_Section):
     name: str | None = None
     #: Let this key choose a request's cohort with the ``X-Memory-Cohort`` header (testing).
     can_force_cohort: bool = False
+    #: ``read-only`` keys (auditors, support staff) may list, get, search and export, never
+    #: change anything, and may not call the models (a chat would teach the user's memory).
+    role: Literal["read-write", "read-only"] = "read-write"
+
+
+class AdminKey(_Section):
+    #: An operator's key: every tenant's memories, users and audit trail (``X-Tenant-Id``
+    #: names the tenant); never the model routes.
+    key: SecretStr = Field(min_length=1)
+    #: A label for logs and the audit trail (defaults to ``admin#<index>``).
+    name: str | None = None
 
 
 class AuthConfig(_Section):
     keys: tuple[ApiKey, ...] = Field(min_length=1)
+    admin_keys: tuple[AdminKey, ...] = ()
 
     @model_validator(mode="after")
     def _unique_keys(self) -> AuthConfig:
         seen: set[str] = set()
-        for index, entry in enumerate(self.keys):
-            secret = entry.key.get_secret_value()
+        entries = [("keys", i, e.key) for i, e in enumerate(self.keys)]
+        entries += [("admin_keys", i, e.key) for i, e in enumerate(self.admin_keys)]
+        for where, index, key in entries:
+            secret = key.get_secret_value()
             if secret in seen:
-                raise ValueError(f"keys[{index}].key repeats an earlier key")
+                raise ValueError(f"{where}[{index}].key repeats an earlier key")
             seen.add(secret)
         return self
 
@@ -487,6 +504,18 @@ class McpConfig(_Section):
     enabled: bool = False
 
 
+class AuditConfig(_Section):
+    """The audit trail: who changed which user's memories, when (never what)."""
+
+    #: The append-only trail of every write (JSON lines); unset: ``audit.jsonl`` in
+    #: ``memory.store.state_dir``, which is local to the gateway host with an embedded store
+    #: and with a store server alike (several hosts each keep their own).
+    path: Path | None = None
+    #: The key of the user-id digests; unset: a random one kept in ``<path>.key``. Set the same
+    #: value on every host to search one user's records across their trails.
+    digest_key: SecretStr | None = None
+
+
 class RoutingConfig(_Section):
     """Where requests go when they do not name a model themselves."""
 
@@ -509,6 +538,7 @@ class GatewayConfig(_Section):
     personalization: PersonalizationConfig = PersonalizationConfig()
     routing: RoutingConfig = RoutingConfig()
     mcp: McpConfig = McpConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -544,6 +574,9 @@ class GatewayConfig(_Section):
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def audit_path(self) -> Path:
+        return self.audit.path or self.memory.store.state_dir / "audit.jsonl"
 
 
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -7,6 +7,7 @@ The tree (the HTTP status comes from the class, never from an error's text)::
     ├── StartupError                  (startup only: the port or the embedded store is taken)
     ├── InvalidRequest                400 invalid_request_error   (names the field in ``param``)
     ├── AuthenticationFailed          401 authentication_error
+    ├── PermissionDenied              403 permission_error        (the key's role forbids it)
     ├── NotFound                      404 not_found_error
     │   ├── ModelNotFound
     │   └── MemoryNotFound
@@ -97,6 +98,15 @@ class AuthenticationFailed(GatewayError):
     status_code = 401
     error_type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    """The key is known, but its role (or its tenant) does not allow this action. The message
+    names the role and the action, never a user or a memory."""
+
+    status_code = 403
+    error_type = "permission_error"
+    code = "permission_denied"
 
 
 class NotFound(GatewayError):

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config",),
     ("types", "tokens", "_litellm", "listener"),
     ("observability", "config_reference"),
-    ("store", "upstream"),
+    ("store", "upstream", "audit"),
     ("profile",),
     ("context",),
     ("learning",),

@@ -96,6 +96,24 @@ class MemoryContext:
             block=selection.block,
         )
 
+    async def preview(
+        self, identity: Identity, chat: ChatRequest, route: Route
+    ) -> tuple[Retrieved, Selection]:
+        """What ``prepare`` would choose for ``chat`` now, and the hits it chose from; it
+        counts nothing and starts nothing (no metrics, no summary), so looking changes nothing.
+        The holdout is not applied: the preview shows what the memory would contribute."""
+        assert identity.user is not None
+        scope = Scope(identity.tenant, identity.user)
+        personalization = self._personalization if identity.personalization else None
+        if personalization is None:
+            retrieved, profile = await self._retrieve(identity, chat), None
+        else:
+            retrieved, profile = await personalization.alongside(
+                scope, self._retrieve(identity, chat)
+            )
+        extra = await personalization.items(scope, profile) if personalization else ()
+        return retrieved, await self._select(identity, chat, route, retrieved, extra)
+
     async def _retrieve(self, identity: Identity, chat: ChatRequest) -> Retrieved:
         assert identity.user is not None
         query = build_query(chat.messages)

@@ -5,7 +5,7 @@ audit trail (``via="mcp"``), consolidation and erasure apply to agents as to HTT
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -33,6 +33,8 @@ from gateway.proxy.auth import Authenticator
 from gateway.proxy.identity import user_header
 
 Arguments = Mapping[str, Any]
+#: A page size no user reaches: a filter or a resource covers every memory, not the newest page.
+EVERY = 2**31
 Result = dict[str, Any]
 
 
@@ -98,13 +100,13 @@ class Toolbox:
         caller = authorize(self.authenticator, request, "read", via="mcp")
         user = arguments.user(request.headers, named)
         if rest == "profile":
-            body: object = await self.service.profile(caller, user)
+            body: object = (await self.service.profile(caller, user)).public(user)
         elif rest.startswith("memories/"):
             category = rest.removeprefix("memories/")
             if category not in self.categories:
                 raise NotFound(f"No resource at {uri}: '{category}' is not a memory category.")
-            memories = await self.service.list_memories(caller, user)
-            body = [m for m in memories if m["category"] == category]
+            page = await self.service.list_memories(caller, user, limit=EVERY)
+            body = [m.public() for m in page.memories if m.category == category]
         else:
             raise NotFound(f"No resource at {uri} (expected {PROFILE_URI} or {MEMORIES_URI}).")
         return orjson.dumps(body).decode()
@@ -118,21 +120,32 @@ async def search_memories(box: Toolbox, call: Call) -> Result:
     query = arguments.text(call.arguments, "query", MAX_QUERY_CHARS)
     limit = arguments.integer(call.arguments, "limit", 10, 1, 100)
     hits = await box.service.search(call.caller, call.user, query, limit=limit)
-    return {"results": hits}
+    # The memory API's search answer, item for item.
+    results = [
+        {
+            "memory": hit.memory.public(),
+            "score": round(hit.score, 6),
+            "dense": round(hit.dense, 6),
+            "lexical": round(hit.lexical, 6),
+        }
+        for hit in hits
+    ]
+    return {"results": results}
 
 
 async def add_memory(box: Toolbox, call: Call) -> Result:
     item = {k: v for k, v in call.arguments.items() if k != "user_id"}
     new = new_memory(item, "", box.categories)
     [stored] = await box.service.add(call.caller, call.user, [new])
-    return stored
+    return stored.public()
 
 
 async def update_memory(box: Toolbox, call: Call) -> Result:
     memory_id = arguments.text(call.arguments, "id", 256)
     body = {k: v for k, v in call.arguments.items() if k not in ("id", "user_id")}
     changes = memory_changes(body, box.categories)
-    return await box.service.patch(call.caller, call.user, memory_id, changes)
+    updated = await box.service.patch(call.caller, call.user, memory_id, changes)
+    return updated.public()
 
 
 async def delete_memory(box: Toolbox, call: Call) -> Result:
@@ -153,13 +166,13 @@ async def delete_memories(box: Toolbox, call: Call) -> Result:
             "Missing filter: give at least one of category, status or created_before.",
             param="category",
         )
-    memories = await box.service.list_memories(call.caller, call.user, status="all")
+    page = await box.service.list_memories(call.caller, call.user, status=None, limit=EVERY)
     doomed = [
-        m["id"]
-        for m in memories
-        if (category is None or m["category"] == category)
-        and (status is None or m["status"] == status)
-        and (cutoff is None or timestamp(m["created_at"], "created_at") < cutoff)
+        m.id
+        for m in page.memories
+        if (category is None or m.category == category)
+        and (status is None or m.status == status)
+        and (cutoff is None or m.created_at < cutoff)
     ]
     for memory_id in doomed:
         await box.service.delete(call.caller, call.user, memory_id)
@@ -167,7 +180,7 @@ async def delete_memories(box: Toolbox, call: Call) -> Result:
 
 
 async def get_profile(box: Toolbox, call: Call) -> Result:
-    return await box.service.profile(call.caller, call.user)
+    return (await box.service.profile(call.caller, call.user)).public(call.user)
 
 
 async def set_profile_field(box: Toolbox, call: Call) -> Result:
@@ -181,13 +194,20 @@ async def set_profile_field(box: Toolbox, call: Call) -> Result:
         # The memory API names it ``fields.<name>``; here it is the ``value`` argument.
         message = exc.message.replace(f"'fields.{name}'", "'value'")
         raise InvalidRequest(message, param="value") from None
-    return await box.service.set_profile(call.caller, call.user, {name: value})
+    profile = await box.service.set_profile(call.caller, call.user, {name: value})
+    return profile.public(call.user)
 
 
 async def what_would_be_injected(box: Toolbox, call: Call) -> Result:
     message = arguments.text(call.arguments, "message", MAX_MESSAGE_CHARS)
     preview = await box.service.preview(call.caller, call.user, message)
-    return preview
+    return {
+        "block": preview.block,
+        "tokens": preview.tokens,
+        "budget": preview.budget,
+        "model": preview.model,
+        "items": [asdict(item) for item in preview.items],
+    }
 
 
 _TOOLS: dict[str, Callable[[Toolbox, Call], Awaitable[Result]]] = {

@@ -29,6 +29,20 @@ TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 #: How a config reload ended (``gateway.reload``).
 RELOAD_OUTCOMES = frozenset({"applied", "invalid"})
+#: What the audit trail records (``gateway.audit``); an action added there is added here too.
+AUDIT_ACTIONS = frozenset(
+    {
+        "memory.add",
+        "memory.patch",
+        "memory.delete",
+        "memory.erase",
+        "memory.export",
+        "memory.import",
+        "profile.set",
+        "profile.clear",
+        "config.reload",
+    }
+)
 WRITE_ACTIONS = frozenset({"add", "update", "duplicate", "blocked", "superseded"})
 #: The profile's fields and where a value came from (``gateway.profile.model``).
 PROFILE_FIELDS = frozenset(

@@ -20,6 +20,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from gateway.observability.labels import (
+    AUDIT_ACTIONS,
     COHORTS,
     DROP_REASONS,
     EXTRACTION_OUTCOMES,
@@ -228,6 +229,13 @@ class Metrics:
             registry=registry,
         )
         self._reloads = _singles(reloads, RELOAD_OUTCOMES)
+        audits = Counter(
+            "gateway_audit_records_total",
+            "Records written to the audit trail, by action (memory.add, profile.clear, ...).",
+            ["action"],
+            registry=registry,
+        )
+        self._audits = _singles(audits, AUDIT_ACTIONS)
 
     def _build_extraction(self, registry: CollectorRegistry | None) -> None:
         self._queue_depth = Gauge(
@@ -467,6 +475,9 @@ class Metrics:
 
     def config_reload(self, outcome: str) -> None:
         self._reloads.get(outcome, self._reloads[OTHER]).inc()
+
+    def audit_record(self, action: str) -> None:
+        self._audits.get(action, self._audits[OTHER]).inc()
 
     # Extraction -----------------------------------------------------------------------------
 

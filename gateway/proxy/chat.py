@@ -99,7 +99,7 @@ class ChatCompletions:
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         started = time.perf_counter()
-        principal = self._auth.authenticate(request.headers)
+        principal = self._auth.for_models(request.headers)
         authenticated = time.perf_counter()
         raw = await read_body(request, self._max_body_bytes)
         check_depth(raw, self._max_json_depth)

@@ -80,7 +80,7 @@ class PassThrough:
             self._metrics.passthrough(endpoint, outcome.model, outcome.status, seconds)
 
     async def _serve(self, request: Request, send: Send, outcome: _Outcome) -> None:
-        self._auth.authenticate(request.headers)
+        self._auth.for_models(request.headers)
         outgoing = await read_outgoing(request, self._max_body_bytes)
         route = self._route(outgoing, request)
         outcome.model = route.name

@@ -28,6 +28,16 @@ class StoredRecord:
     embedding: npt.NDArray[np.float32] | None
 
 
+@dataclass(frozen=True, slots=True)
+class UserEntry:
+    """One user in the store's directory of users: who, and when their memories last changed."""
+
+    tenant: str
+    user: str
+    #: Epoch seconds.
+    last_write: float
+
+
 class Backend(Protocol):
     """Where memories are written on every change and read to (re)build a user's index."""
 
@@ -54,6 +64,18 @@ class Backend(Protocol):
     def identity(self) -> str:
         """The database's id, made when it was first used and kept in it: a wiped database,
         or another one, answers with another id."""
+
+    def note_user(self, scope: Scope, at: float) -> None:
+        """Record in the directory of users that ``scope``'s memories changed at ``at``."""
+
+    def forget_user(self, scope: Scope) -> None:
+        """Remove ``scope`` from the directory (an erase): its id is no longer kept."""
+
+    def users(self, tenant: str) -> list[UserEntry]:
+        """Every user of ``tenant`` in the directory, in no particular order."""
+
+    def tenants(self) -> dict[str, int]:
+        """Every tenant in the directory, with its number of users."""
 
     def purge(self) -> None:
         """Remove what the database still keeps of deleted records (logs, free pages), where

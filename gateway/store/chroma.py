@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.errors import GatewayError, IsolationViolation, StoreUnavailable
-from gateway.store.backend import StoredRecord
+from gateway.store.backend import StoredRecord, UserEntry
 from gateway.store.child import vacuum
 from gateway.store.records import Scope
 
@@ -43,6 +43,9 @@ SYNC_THRESHOLD = 2
 _COLLECTION_METADATA = {"hnsw:space": "cosine", "hnsw:sync_threshold": SYNC_THRESHOLD}
 #: The collection that holds the store's id (metadata only, no records).
 IDENTITY_COLLECTION = "gateway-store-identity"
+#: The directory of users (``GET /v1/users``): one record per user who has memories, keyed by
+#: the scope's digest; the only place the store keeps a user id itself, dropped on erase.
+USERS_COLLECTION = "gateway-users"
 
 
 def collection_name(tenant: str) -> str:
@@ -153,6 +156,53 @@ class ChromaBackend:
         operator's to configure (docs/learning.md, Erasing a user's data)."""
         if self._owned is not None:
             vacuum(self._owned)
+
+    def note_user(self, scope: Scope, at: float) -> None:
+        with _translated():
+            self._users().upsert(
+                ids=[scope.key],
+                documents=[scope.user],
+                metadatas=[{"tenant": scope.tenant, "user": scope.user, "last_write": at}],
+                # Chroma wants a vector for every record; the directory is never searched by one.
+                embeddings=np.ones((1, 1), dtype=np.float32),
+            )
+
+    def forget_user(self, scope: Scope) -> None:
+        with _translated():
+            self._users().delete(ids=[scope.key])
+
+    def users(self, tenant: str) -> list[UserEntry]:
+        return [e for e in self._directory({"tenant": tenant}) if e.tenant == tenant]
+
+    def tenants(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self._directory(None):
+            counts[entry.tenant] = counts.get(entry.tenant, 0) + 1
+        return counts
+
+    def _users(self) -> Any:
+        name = USERS_COLLECTION
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self._client.get_or_create_collection(name, embedding_function=None)
+            self._collections[name] = collection
+        return collection
+
+    def _directory(self, where: dict[str, Any] | None) -> Iterator[UserEntry]:
+        """The directory's entries (metadata only: no documents, no vectors), page by page."""
+        offset = 0
+        while True:
+            with _translated():
+                page = self._users().get(
+                    where=where, include=["metadatas"], limit=_PAGE, offset=offset
+                )
+            for metadata in page["metadatas"]:
+                yield UserEntry(
+                    str(metadata["tenant"]), str(metadata["user"]), float(metadata["last_write"])
+                )
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
 
     def heartbeat(self) -> None:
         with _translated():

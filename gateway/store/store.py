@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from gateway.config import CacheConfig, RetrievalConfig
 from gateway.errors import MemoryNotFound, StoreUnavailable
-from gateway.store.backend import Backend, StoredRecord
+from gateway.store.backend import Backend, StoredRecord, UserEntry
 from gateway.store.codec import decode, encode
 from gateway.store.coherence import GenerationLog, SharedGenerations
 from gateway.store.embedding import Embedder
@@ -236,7 +236,8 @@ class MemoryStore:
         async with self._lock(scope):
             index = await self.index(scope)
             count = len(index)
-            await self._write(scope, index, partial(self._backend.erase, scope))
+            await self._write(scope, index, partial(self._backend.erase, scope), note=False)
+            await self._run(self._backend.forget_user, scope)
             self._forget(scope)
             forget_words()
             if self._cache.snapshots is not None:
@@ -256,6 +257,18 @@ class MemoryStore:
         if not isinstance(self._generations, SharedGenerations):
             return False
         return await self._run(self._generations.erased_since, scope, moment)
+
+    # -- the directory of users -----------------------------------------------------------
+
+    async def users(self, tenant: str) -> list[UserEntry]:
+        """Every user of ``tenant`` with memories written since the directory began, sorted by
+        user id."""
+        entries = await self._run(self._backend.users, tenant)
+        return sorted(entries, key=lambda e: e.user)
+
+    async def tenants(self) -> dict[str, int]:
+        """Every tenant with users in the directory, with how many."""
+        return await self._run(self._backend.tenants)
 
     # -- housekeeping ------------------------------------------------------------------------
 
@@ -353,7 +366,9 @@ class MemoryStore:
         self._remember(scope, index)
         return index
 
-    async def _write(self, scope: Scope, index: UserIndex, write: Callable[[], None]) -> int:
+    async def _write(
+        self, scope: Scope, index: UserIndex, write: Callable[[], None], *, note: bool = True
+    ) -> int:
         """Bump the generation, write to Chroma, bump again; returns the generation ``index``
         may claim once it holds the write.
 
@@ -375,6 +390,9 @@ class MemoryStore:
             # cached index no longer says what is stored, so the next read rebuilds it.
             self._forget(scope)
             raise
+        if note:
+            # The directory of users (``users``) learns of the user, or of their latest write.
+            await self._run(self._backend.note_user, scope, time.time())
         alone = unchanged and await self._run(self._generations.current, scope) == first
         last = await self._run(self._generations.bump, scope)
         return last if alone else _STALE
