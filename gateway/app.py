@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -241,17 +242,13 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         service = MemoryService(config, memory, core.audit, registry)
         memory_api = MemoryAPI(
             authenticator,
-            memory.store,
-            memory.retriever,
-            config.memory.categories,
+            service,
             config.server.max_body_bytes,
-            timeout_s=config.memory.api.timeout_s,
             max_json_depth=config.server.max_json_depth,
-            profiles=memory.profiles,
         )
         profile_api = ProfileAPI(
             authenticator,
-            memory.profiles,
+            service,
             core.metrics,
             config.server.max_body_bytes,
             max_json_depth=config.server.max_json_depth,
@@ -319,6 +316,17 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         profile_api,
         _toolbox(config, authenticator, service, core.metrics),
     )
+
+
+def _reloaded(core: Core, outcome: str) -> None:
+    core.metrics.config_reload(outcome)
+    if outcome == "applied" and core.audit is not None:
+        try:
+            core.audit.record(
+                key_name="-", tenant=None, user_id=None, action="config.reload", via="signal"
+            )
+        except GatewayError as exc:  # the reload stands; only its record is missing
+            log.error("config reload not audited: %s", exc.message)
 
 
 def _store_check(memory: MemoryServices) -> Check:
@@ -407,6 +415,10 @@ PROFILE_PATH = "/v1/users/{user_id:path}/profile"
 PROFILE_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 MEMORY_ROUTES = [
+    ("/v1/users", "users", "GET"),
+    ("/v1/tenants", "tenants", "GET"),
+    ("/v1/audit", "audit", "GET"),
+    ("/v1/users/{user_id:path}/memories/preview", "preview", "POST"),
     # The fixed sub-paths come before {memory_id}, which would otherwise swallow them. User ids
     # may hold "/" (sent as %2F, which the server decodes before routing): hence ":path".
     ("/v1/users/{user_id:path}/memories/export", "export", "GET"),
@@ -529,7 +541,7 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
                     source,
                     config,
                     lambda new: setattr(live, "current", build_services(new, core)),
-                    core.metrics.config_reload,
+                    partial(_reloaded, core),
                 )
                 stack.enter_context(on_hangup(reloader))
             if mcp is not None:

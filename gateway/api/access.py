@@ -65,12 +65,16 @@ class Caller:
 
     def scope(self, user_id: str) -> Scope:
         """The user of this caller's tenant; ``user_id`` is checked."""
+        return Scope(self.acting_tenant(), check_user_id(user_id, "user_id"))
+
+    def acting_tenant(self) -> str:
+        """The tenant acted on; a 400 naming ``X-Tenant-Id`` for an admin that named none."""
         if self.tenant is None:
             raise InvalidRequest(
                 f"Missing '{TENANT_HEADER}': an admin key names the tenant it acts on.",
                 param=TENANT_HEADER,
             )
-        return Scope(self.tenant, check_user_id(user_id, "user_id"))
+        return self.tenant
 
 
 def authorize(

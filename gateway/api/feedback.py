@@ -17,6 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.access import authorize
 from gateway.config import PersonalizationConfig
 from gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from gateway.learning.outcomes import Outcomes
@@ -48,7 +49,8 @@ class FeedbackAPI:
         self._max_json_depth = max_json_depth
 
     async def __call__(self, request: Request) -> Response:
-        tenant = self._auth.authenticate(request.headers).tenant
+        caller = authorize(self._auth, request, "write")
+        tenant = caller.acting_tenant()
         raw = await read_body(request, self._max_body_bytes)
         body = parse_json_object(raw, self._max_json_depth)
         exchange_id, rating, score, reason = self._parse(body)

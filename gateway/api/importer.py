@@ -30,7 +30,8 @@ from typing import Any
 
 import orjson
 
-from gateway.api.memory import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
+from gateway.api.fields import DEFAULT_CATEGORY, MAX_CONTENT_CHARS, MAX_METADATA_BYTES
+from gateway.audit import AuditTrail
 from gateway.config import GatewayConfig
 from gateway.context.service import build_embedder, cache_settings, generation_log
 from gateway.errors import GatewayError, ImportInterrupted, InvalidRequest
@@ -209,7 +210,9 @@ class Importer:
         *,
         batch_size: int = DEFAULT_BATCH,
         on_error: Callable[[BadLine], None] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._embedder = embedder
         self._parser = parser
@@ -285,6 +288,15 @@ class Importer:
             await self._store.add(scope, [rows[i].memory for i in keep], vectors=vectors[keep])
             report.imported += len(keep)
             report.scopes.add(scope.key)
+            if self._audit is not None:
+                await self._audit.write(
+                    key_name="cli",
+                    tenant=scope.tenant,
+                    user_id=scope.user,
+                    action="memory.import",
+                    via="cli",
+                    count=len(keep),
+                )
 
 
 def _by_scope(batch: list[ParsedLine]) -> dict[Scope, list[int]]:
@@ -327,9 +339,17 @@ async def import_lines(
     try:
         store = await asyncio.to_thread(open_store, config, embedder)
         try:
-            importer = Importer(store, embedder, parser, batch_size=batch_size, on_error=on_error)
+            audit = AuditTrail(config.audit_path(), digest_key=_digest_key(config))
+            importer = Importer(
+                store, embedder, parser, batch_size=batch_size, on_error=on_error, audit=audit
+            )
             return await importer.run(lines)
         finally:
             await store.close()
     finally:
         embedder.close()
+
+
+def _digest_key(config: GatewayConfig) -> bytes | None:
+    key = config.audit.digest_key
+    return key.get_secret_value().encode() if key is not None else None

@@ -445,7 +445,7 @@ class MemoryService:
         return caller.scope(user_id)
 
     def _tenant(self, caller: Caller) -> str:
-        return caller.scope("-").tenant
+        return caller.acting_tenant()
 
     async def _record(
         self,

@@ -142,7 +142,7 @@ class AuditTrail:
             self._append(line)
         except OSError as exc:
             raise StoreUnavailable(
-                "The audit trail cannot be written; nothing was changed."
+                "The change was made, but the audit trail cannot be written right now."
             ) from exc
         if self._metrics is not None:
             self._metrics.audit_record(action)
@@ -203,7 +203,7 @@ class AuditTrail:
     def _append(self, line: bytes) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size

@@ -249,8 +249,10 @@ def test_another_tenants_key_sees_nothing(
     memory = agent.result("add_memory", content="Acme's secret: the launch is in May.")
     globex = McpClient(gateway, OTHER_KEY, user=user)
     assert globex.result("search_memories", query="launch")["results"] == []
-    assert "not found" in globex.error("delete_memory", id=memory["id"]).lower()
+    assert "No memory with id" in globex.error("delete_memory", id=memory["id"])
     assert globex.read("memory://me/memories/fact") == []
+    assert globex.result("get_profile")["fields"] == {}
+    assert agent.result("search_memories", query="launch")["results"][0]["memory"] == memory
 
 
 def test_a_read_only_key_reads_but_cannot_write(
