@@ -13,10 +13,12 @@ from contextlib import AbstractAsyncContextManager
 from importlib.metadata import version
 from typing import Any
 
+from mcp import MCPError
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import (
+    INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
     ListResourceTemplatesResult,
@@ -29,7 +31,7 @@ from mcp.types import (
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.mcp.schemas import RESOURCE_TEMPLATES
 from gateway.mcp.tools import Toolbox
 
@@ -98,7 +100,11 @@ class McpEndpoint:
     ) -> ReadResourceResult:
         request = _request(ctx)
         uri = str(params.uri)
-        text = await self._toolbox(request).read(request, uri)
+        try:
+            text = await self._toolbox(request).read(request, uri)
+        except GatewayError as exc:
+            # A resource has no error result of its own, unlike a tool: a JSON-RPC error it is.
+            raise MCPError(INVALID_PARAMS, exc.message, {"uri": uri}) from exc
         content = TextResourceContents(uri=uri, text=text, mime_type="application/json")
         return ReadResourceResult(contents=[content])
 

@@ -72,26 +72,31 @@ class Toolbox:
         user_header(request.headers)
 
     async def call(self, request: Request, name: str, given: Arguments) -> CallToolResult:
-        run = _TOOLS.get(name)
-        if run is None:
-            self.metrics.mcp_tool_call(name, "error")
-            return _failed(f"Unknown tool '{name}'.")
+        outcome = "error"
         try:
-            arguments.known(given, self._allowed[name])
-            caller = authorize(self.authenticator, request, NEEDS[name], via="mcp")
-            user = arguments.user(request.headers, given)
-            result = await run(self, Call(caller, user, given))
+            result = await self._run(request, name, given)
+            outcome = "ok"
         except PermissionDenied as exc:
-            self.metrics.mcp_tool_call(name, "denied")
+            outcome = "denied"
             return _failed(exc.message)
         except GatewayError as exc:
-            self.metrics.mcp_tool_call(name, "error")
             return _failed(exc.message)
-        self.metrics.mcp_tool_call(name, "ok")
+        finally:
+            # Counted whatever happens, an unexpected failure (re-raised, logged) included.
+            self.metrics.mcp_tool_call(name, outcome)
         text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=result
         )
+
+    async def _run(self, request: Request, name: str, given: Arguments) -> Result:
+        run = _TOOLS.get(name)
+        if run is None:
+            raise NotFound(f"Unknown tool '{name}': see tools/list.")
+        arguments.known(given, self._allowed[name])
+        caller = authorize(self.authenticator, request, NEEDS[name], via="mcp")
+        user = arguments.user(request.headers, given)
+        return await run(self, Call(caller, user, given))
 
     async def read(self, request: Request, uri: str) -> str:
         """A resource: ``memory://{user_id}/profile`` or ``.../memories/{category}``."""

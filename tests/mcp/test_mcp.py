@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp import MCPError
 
 from tests.observability.test_endpoint import scrape, total
 from tests.support.gateway import KEY, OTHER_KEY, RunningGateway, gateway_in_thread
@@ -196,6 +197,15 @@ def test_resources_are_the_profile_and_the_memories_by_category(
     preferences = agent.read("memory://me/memories/preference")
     assert [m["content"] for m in preferences] == ["Speaks Portuguese."]
     assert agent.read("memory://me/profile")["user_id"] == user
+
+
+def test_a_resource_that_is_not_there_is_an_error_naming_what(
+    gateway: RunningGateway, agent: McpClient
+) -> None:
+    with pytest.raises(MCPError, match="'gossip' is not a memory category"):
+        agent.read("memory://me/memories/gossip")
+    with pytest.raises(MCPError, match="'user_id'"):
+        McpClient(gateway).read("memory://me/profile")
 
 
 # -- bad arguments -------------------------------------------------------------------------------

@@ -44,7 +44,11 @@ class McpClient:
                 await client.initialize()
                 return await use(client)
 
-        return asyncio.run(session())
+        try:
+            return asyncio.run(session())
+        except BaseExceptionGroup as group:
+            # The client's task groups wrap what the server answered: raise that, as a user sees it.
+            raise _innermost(group) from None
 
     def tools(self) -> list[Tool]:
         return self._run(lambda client: _tools(client))
@@ -75,6 +79,12 @@ class McpClient:
             return content.text
 
         return json.loads(self._run(read))
+
+
+def _innermost(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 async def _tools(client: ClientSession) -> list[Tool]:
