@@ -12,6 +12,7 @@ import httpx
 import pytest
 from mcp import MCPError
 
+from gateway.observability.labels import MCP_TOOLS
 from tests.observability.test_endpoint import scrape, total
 from tests.support.gateway import KEY, OTHER_KEY, RunningGateway, gateway_in_thread
 from tests.support.mcp_client import McpClient
@@ -19,16 +20,6 @@ from tests.support.memory import MemoryClient, memory_config
 
 READER_KEY = "sk-test-acme-reader"
 ADMIN_KEY = "sk-test-operator"
-TOOLS = {
-    "search_memories",
-    "add_memory",
-    "update_memory",
-    "delete_memory",
-    "delete_memories",
-    "get_profile",
-    "set_profile_field",
-    "what_would_be_injected",
-}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +67,8 @@ def test_lists_every_tool_with_a_one_line_description_and_a_closed_schema(
     agent: McpClient,
 ) -> None:
     tools = {tool.name: tool for tool in agent.tools()}
-    assert set(tools) == TOOLS
+    # The eight tools of issue #25, each with its own bounded metric label.
+    assert set(tools) == MCP_TOOLS and len(MCP_TOOLS) == 8
     for tool in tools.values():
         assert tool.description and "\n" not in tool.description
         schema = tool.input_schema
