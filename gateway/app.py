@@ -578,7 +578,9 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
     mcp = _mcp_endpoint(config)
     if mcp is not None:
-        routes.append(HTTPRoute("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+        # POST only: stateless, there is no session to DELETE, and a GET would hold an event
+        # stream open that nothing ever writes to.
+        routes.append(HTTPRoute("/mcp", mcp, methods=["POST"]))
     # Last: whatever the routes above do not serve goes to the provider.
     routes.append(PassThroughRoute(owned))
     return Starlette(

@@ -97,6 +97,18 @@ def test_a_malformed_user_header_is_a_400_naming_it(gateway: RunningGateway) -> 
     assert openai_error(response, 400)["param"] == "X-User-Id"
 
 
+def test_get_opens_no_event_stream_stateless(gateway: RunningGateway) -> None:
+    headers = {"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"}
+    response = httpx.get(f"{gateway.url}/mcp", headers=headers, timeout=5)
+    assert openai_error(response, 405)["message"] == "Method GET is not allowed on /mcp."
+
+
+def test_a_tenant_key_naming_another_tenant_is_a_403(gateway: RunningGateway) -> None:
+    headers = {"Authorization": f"Bearer {OTHER_KEY}", "X-Tenant-Id": "acme"}
+    response = httpx.post(f"{gateway.url}/mcp", json={}, headers=headers)
+    assert openai_error(response, 403)["code"] == "permission_denied"
+
+
 def test_when_disabled_mcp_is_a_404(memory_gateway: RunningGateway) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
     response = httpx.post(f"{memory_gateway.url}/mcp", json={}, headers=headers)
