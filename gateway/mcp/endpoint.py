@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.errors import GatewayError, NotFound
 from gateway.mcp.schemas import RESOURCE_TEMPLATES
 from gateway.mcp.tools import Toolbox
+from gateway.proxy.request import check_declared_size
 
 #: The toolbox of the configuration in force (a reload builds a new one), or None when
 #: ``mcp.enabled`` was turned off by a reload.
@@ -52,6 +53,7 @@ class McpEndpoint:
 
     def __init__(self, current: Current, max_body_bytes: int) -> None:
         self._current = current
+        self._max_body_bytes = max_body_bytes
         server: Server[Any] = Server(
             "memory-gateway",
             version=version("memory-gateway"),
@@ -73,6 +75,8 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         self._toolbox(request).admit(request)
+        # The SDK refuses a larger body too, but in plain text; this says it in the OpenAI shape.
+        check_declared_size(request.headers, self._max_body_bytes)
         await self._manager.handle_request(scope, receive, send)
 
     def _toolbox(self, request: Request | None) -> Toolbox:

@@ -103,6 +103,13 @@ def test_get_opens_no_event_stream_stateless(gateway: RunningGateway) -> None:
     assert openai_error(response, 405)["message"] == "Method GET is not allowed on /mcp."
 
 
+def test_a_body_over_the_limit_is_a_413_in_the_openai_shape(gateway: RunningGateway) -> None:
+    limit = gateway.config.server.max_body_bytes
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    response = httpx.post(f"{gateway.url}/mcp", content=b" " * (limit + 1), headers=headers)
+    assert openai_error(response, 413)["code"] == "request_too_large"
+
+
 def test_a_tenant_key_naming_another_tenant_is_a_403(gateway: RunningGateway) -> None:
     headers = {"Authorization": f"Bearer {OTHER_KEY}", "X-Tenant-Id": "acme"}
     response = httpx.post(f"{gateway.url}/mcp", json={}, headers=headers)
