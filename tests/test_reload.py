@@ -198,3 +198,23 @@ def test_a_reload_brings_a_model_that_messages_reach_through_litellm(
     finally:
         gateway.process.terminate()
         gateway.process.wait(timeout=30)
+
+
+def test_an_applied_reload_is_in_the_audit_trail(
+    served: tuple[GatewayProcess, Path], mock: RunningMock, tmp_path: Path
+) -> None:
+    gateway, path = served
+    changed = base(tmp_path, mock)
+    changed["auth"]["admin_keys"] = [{"key": "sk-test-operator", "name": "operator"}]
+    path.write_text(yaml.safe_dump(changed))
+    gateway.process.send_signal(signal.SIGHUP)
+    admin = {"Authorization": "Bearer sk-test-operator"}
+
+    def audited() -> list[dict[str, Any]]:
+        reply = httpx.get(f"{gateway.url}/v1/audit", headers=admin, timeout=10)
+        data: list[dict[str, Any]] = reply.json()["data"] if reply.status_code == 200 else []
+        return data
+
+    wait_until(lambda: bool(audited()))
+    [record] = audited()
+    assert (record["action"], record["via"], record["tenant"]) == ("config.reload", "signal", None)

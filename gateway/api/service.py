@@ -44,8 +44,9 @@ STATUSES: tuple[Status, ...] = ("active", "superseded", "pending")
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryPage:
-    memories: list[Memory]
+class Paged:
+    """Where a page sits in the whole list."""
+
     total: int
     offset: int
     limit: int
@@ -54,6 +55,11 @@ class MemoryPage:
     def next_offset(self) -> int | None:
         end = self.offset + self.limit
         return end if end < self.total else None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPage(Paged):
+    memories: list[Memory]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +131,8 @@ class UserSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class UserPage:
+class UserPage(Paged):
     users: list[UserSummary]
-    total: int
-    offset: int
-    limit: int
-
-    @property
-    def next_offset(self) -> int | None:
-        end = self.offset + self.limit
-        return end if end < self.total else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +186,7 @@ class MemoryService:
         scope = self._scope(caller, user_id, "read")
         stored = await self._in_time(self._store.all(scope))
         memories = [m for m in reversed(stored) if status is None or m.status == status]
-        return MemoryPage(memories[offset : offset + limit], len(memories), offset, limit)
+        return MemoryPage(len(memories), offset, limit, memories[offset : offset + limit])
 
     async def get(self, caller: Caller, user_id: str, memory_id: str) -> Memory:
         scope = self._scope(caller, user_id, "read")
@@ -395,7 +393,7 @@ class MemoryService:
         summaries = await asyncio.gather(
             *(self._summary(Scope(tenant, e.user), e.last_write) for e in page)
         )
-        return UserPage(list(summaries), len(entries), offset, limit)
+        return UserPage(len(entries), offset, limit, list(summaries))
 
     async def _summary(self, scope: Scope, last_write: float) -> UserSummary:
         memories = await self._in_time(self._store.all(scope))

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,27 +149,10 @@ class AuditTrail:
             self._metrics.audit_record(action)
         return record
 
-    async def write(
-        self,
-        *,
-        key_name: str,
-        tenant: str | None,
-        user_id: str | None,
-        action: Action,
-        via: Via,
-        memory_id: str | None = None,
-        count: int | None = None,
-    ) -> AuditRecord:
-        return await asyncio.to_thread(
-            self.record,
-            key_name=key_name,
-            tenant=tenant,
-            user_id=user_id,
-            action=action,
-            via=via,
-            memory_id=memory_id,
-            count=count,
-        )
+    async def write(self, **fields: Any) -> AuditRecord:
+        """``record`` (same keywords) on a worker thread: the event loop never waits for the
+        disk."""
+        return await asyncio.to_thread(partial(self.record, **fields))
 
     def read(self, query: AuditQuery) -> AuditPage:
         """One page of the records ``query`` selects, oldest first."""
