@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from gateway.api.access import Caller, authorize
 from gateway.api.fields import memory_changes, new_memory, profile_value, timestamp
+from gateway.api.memory import scored
 from gateway.api.service import MemoryService
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from gateway.mcp import arguments
@@ -125,16 +126,7 @@ async def search_memories(box: Toolbox, call: Call) -> Result:
     query = arguments.text(call.arguments, "query", MAX_QUERY_CHARS)
     limit = arguments.integer(call.arguments, "limit", 10, 1, 100)
     hits = await box.service.search(call.caller, call.user, query, limit=limit)
-    # The memory API's search answer, item for item.
-    results = [
-        {
-            "memory": hit.memory.public(),
-            "score": round(hit.score, 6),
-            "dense": round(hit.dense, 6),
-            "lexical": round(hit.lexical, 6),
-        }
-        for hit in hits
-    ]
+    results = [scored(hit) for hit in hits]
     return {"results": results}
 
 
