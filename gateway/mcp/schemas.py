@@ -72,7 +72,7 @@ def _tool(name: str, description: str, schema: dict[str, Any]) -> Tool:
     return Tool(name=name, description=description, input_schema=schema, annotations=hints)
 
 
-def tools(categories: Mapping[str, int]) -> tuple[Tool, ...]:
+def tool_list(categories: Mapping[str, int]) -> tuple[Tool, ...]:
     """Every tool, with the configured memory categories in its schema."""
     return (
         _tool(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from mcp.types import CallToolResult, TextContent, Tool
@@ -26,7 +27,7 @@ from gateway.mcp.schemas import (
     NEEDS,
     PROFILE_URI,
     STATUSES,
-    tools,
+    tool_list,
 )
 from gateway.observability import Metrics
 from gateway.profile.model import FIELDS
@@ -59,7 +60,7 @@ class Toolbox:
     tools: tuple[Tool, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tools = tools(self.categories)
+        self.tools = tool_list(self.categories)
         self._allowed = {
             tool.name: frozenset(tool.input_schema["properties"]) for tool in self.tools
         }
@@ -102,7 +103,7 @@ class Toolbox:
     async def read(self, request: Request, uri: str) -> str:
         """A resource: ``memory://{user_id}/profile`` or ``.../memories/{category}``."""
         user_part, _, rest = uri.removeprefix("memory://").partition("/")
-        named = {} if user_part == ME else {"user_id": user_part}
+        named = {} if user_part == ME else {"user_id": unquote(user_part)}
         caller = authorize(self.authenticator, request, "read", via="mcp")
         user = arguments.user(request.headers, named)
         if rest == "profile":

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -199,7 +200,7 @@ def test_what_would_be_injected_shows_the_block_and_learns_nothing(
 
 
 def test_resources_are_the_profile_and_the_memories_by_category(
-    agent: McpClient, api: MemoryClient, user: str
+    gateway: RunningGateway, agent: McpClient, api: MemoryClient, user: str
 ) -> None:
     templates = {t.uri_template for t in agent.templates()}
     assert templates == {"memory://{user_id}/profile", "memory://{user_id}/memories/{category}"}
@@ -208,6 +209,11 @@ def test_resources_are_the_profile_and_the_memories_by_category(
     preferences = agent.read("memory://me/memories/preference")
     assert [m["content"] for m in preferences] == ["Speaks Portuguese."]
     assert agent.read("memory://me/profile")["user_id"] == user
+    # Without the header, the URI names the user, percent-encoded like any URI part.
+    odd = f"{user}/ü"
+    api.add(odd, "Reads Saramago.", category="preference")
+    named = McpClient(gateway).read(f"memory://{quote(odd, safe='')}/memories/preference")
+    assert [m["content"] for m in named] == ["Reads Saramago."]
 
 
 def test_a_resource_that_is_not_there_is_an_error_naming_what(
