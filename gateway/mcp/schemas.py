@@ -88,7 +88,7 @@ def tool_list(categories: Mapping[str, int]) -> tuple[Tool, ...]:
         ),
         _tool(
             "add_memory",
-            "Remember one lasting fact or preference about the user; search first to avoid repeats.",
+            "Remember one lasting fact or preference of the user; search first to avoid repeats.",
             _object(
                 {
                     "content": {"type": "string", "minLength": 1, "maxLength": 8000},
