@@ -457,8 +457,9 @@ def _toolbox(
 
 
 def _mcp_endpoint(config: GatewayConfig) -> McpEndpoint | None:
-    """``/mcp``, turned on at startup only: the SDK's session manager runs as long as the
-    process. Imported only when on: the SDK takes half a second to import."""
+    """``/mcp``, when on at startup (``mcp.enabled`` waits for a restart: the SDK's session
+    manager runs as long as the process). Imported only when on: the SDK takes half a second
+    to import."""
     if not config.mcp.enabled:
         return None
     from gateway.mcp import McpEndpoint

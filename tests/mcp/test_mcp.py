@@ -13,7 +13,9 @@ import httpx
 import pytest
 from mcp import MCPError
 
+from gateway.config import McpConfig
 from gateway.observability.labels import MCP_TOOLS
+from gateway.reload import merge_live
 from tests.observability.test_endpoint import scrape, total
 from tests.support.gateway import KEY, OTHER_KEY, RunningGateway, gateway_in_thread
 from tests.support.mcp_client import McpClient
@@ -345,3 +347,11 @@ def test_writes_appear_in_the_audit_trail_as_mcp(
     assert ("memory.add", memory["id"], "mcp") in mine
     assert ("memory.delete", memory["id"], "mcp") in mine
     assert "Takes the train" not in response.text and user not in response.text
+
+
+def test_a_reload_keeps_mcp_enabled_as_it_started(gateway: RunningGateway) -> None:
+    running = gateway.config
+    turned_off = running.model_copy(update={"mcp": McpConfig(enabled=False)})
+    merged, ignored = merge_live(running, turned_off)
+    assert merged.mcp.enabled is True
+    assert ignored == ["mcp.enabled"]
