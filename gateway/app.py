@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -73,6 +73,9 @@ from gateway.upstream.relay import Relay
 from gateway.upstream.responses import responses_upstreams
 from gateway.upstream.routes import ModelRegistry, Route
 
+if TYPE_CHECKING:
+    from gateway.mcp import McpEndpoint, Toolbox
+
 log = logging.getLogger("gateway")
 
 #: A readiness probe: returns None when healthy, else a short reason (no user data).
@@ -101,6 +104,8 @@ class Services:
     profile_api: ProfileAPI | None = None
     #: The memory inspector at ``/ui`` (``ui.enabled`` and memory on), else None.
     inspector: Inspector | None = None
+    #: The tools of ``/mcp``; None when ``mcp.enabled`` is off (or memory is).
+    mcp: Toolbox | None = None
 
 
 @dataclass
@@ -313,6 +318,7 @@ def build_services(config: GatewayConfig, core: Core) -> Services:
         core.checks,
         profile_api,
         _inspector(config, authenticator, service, core.metrics),
+        _toolbox(config, authenticator, service, core.metrics),
     )
 
 
@@ -456,6 +462,34 @@ async def inspector(request: Request) -> Response:
     return await services.inspector(request)
 
 
+def _mcp_tools(request: Request) -> Toolbox | None:
+    return _services(request).mcp
+
+
+def _toolbox(
+    config: GatewayConfig,
+    authenticator: Authenticator,
+    service: MemoryService | None,
+    metrics: Metrics,
+) -> Toolbox | None:
+    if not config.mcp.enabled or service is None:
+        return None
+    from gateway.mcp import Toolbox
+
+    return Toolbox(authenticator, service, metrics, config.memory.categories)
+
+
+def _mcp_endpoint(config: GatewayConfig) -> McpEndpoint | None:
+    """``/mcp``, when on at startup (``mcp.enabled`` waits for a restart: the SDK's session
+    manager runs as long as the process). Imported only when on: the SDK takes half a second
+    to import."""
+    if not config.mcp.enabled:
+        return None
+    from gateway.mcp import McpEndpoint
+
+    return McpEndpoint(_mcp_tools, config.server.max_body_bytes)
+
+
 async def healthz(request: Request) -> Response:
     return _json({"status": "ok"})
 
@@ -534,6 +568,8 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
                     partial(_reloaded, core),
                 )
                 stack.enter_context(on_hangup(reloader))
+            if mcp is not None:
+                await stack.enter_async_context(mcp.running())
             log.info("gateway ready: %d models", len(live.current.registry.names()))
             yield {"services": live, METRICS_STATE: core.metrics}
 
@@ -567,6 +603,11 @@ def create_app(config: GatewayConfig, source: ConfigSource | None = None) -> Sta
     ]
     if config.metrics.enabled:
         routes.append(HTTPRoute("/metrics", metrics_text, methods=["GET"]))
+    mcp = _mcp_endpoint(config)
+    if mcp is not None:
+        # POST only: stateless, there is no session to DELETE, and a GET would hold an event
+        # stream open that nothing ever writes to.
+        routes.append(HTTPRoute("/mcp", mcp, methods=["POST"]))
     # Last: whatever the routes above do not serve goes to the provider.
     routes.append(PassThroughRoute(owned))
     return Starlette(

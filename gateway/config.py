@@ -505,6 +505,14 @@ class UiConfig(_Section):
     session_ttl_s: float = Field(8 * 3600.0, gt=0, le=30 * 86_400.0)
 
 
+class McpConfig(_Section):
+    """The Model Context Protocol endpoint at ``/mcp``, for agents and MCP clients."""
+
+    #: Serve ``/mcp`` (streamable HTTP, stateless, JSON answers); when false the path answers
+    #: 404. Needs ``memory.enabled``: its tools read and write the users' memories.
+    enabled: bool = False
+
+
 class AuditConfig(_Section):
     """The audit trail: who changed which user's memories, when (never what)."""
 
@@ -538,6 +546,7 @@ class GatewayConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     personalization: PersonalizationConfig = PersonalizationConfig()
     routing: RoutingConfig = RoutingConfig()
+    mcp: McpConfig = McpConfig()
     audit: AuditConfig = AuditConfig()
     ui: UiConfig = UiConfig()
 
@@ -569,6 +578,8 @@ class GatewayConfig(_Section):
                 "memory.store.url: required when server.workers > 1 "
                 "(the embedded store belongs to one process; run `chroma run` and point at it)"
             )
+        if self.mcp.enabled and not self.memory.enabled:
+            raise ValueError("mcp.enabled: needs memory.enabled (its tools work on memories)")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

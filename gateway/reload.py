@@ -38,6 +38,8 @@ RESTART_ONLY: tuple[tuple[str, ...], ...] = (
     ("memory", "cache"),
     ("extraction",),
     ("metrics",),
+    # The SDK's session manager behind /mcp runs for the process's lifetime.
+    ("mcp", "enabled"),
     # Read once by the outcome records (gateway.learning.outcomes); the rest of the section,
     # holdout and feedback, applies on reload.
     ("personalization", "positive_phrases"),

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("learning",),
     ("proxy",),
     ("api",),
-    ("reload", "ui"),
+    ("reload", "ui", "mcp"),
     ("app", "connection"),
     ("server",),
     ("cli",),

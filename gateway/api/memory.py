@@ -19,6 +19,7 @@ from gateway.audit import AuditQuery
 from gateway.errors import InvalidRequest
 from gateway.proxy.auth import Authenticator
 from gateway.proxy.request import MAX_JSON_DEPTH, parse_json_object, read_body
+from gateway.store.index import Hit
 from gateway.store.ranking import Mode
 
 MAX_BATCH = 1000
@@ -98,16 +99,7 @@ class MemoryAPI:
         if mode not in ("hybrid", "dense"):
             raise InvalidRequest("Invalid 'mode': expected hybrid or dense.", param="mode")
         hits = await self._service.search(caller, user, query, mode=_mode(mode), limit=limit)
-        data = [
-            {
-                "memory": hit.memory.public(),
-                "score": round(hit.score, 6),
-                "dense": round(hit.dense, 6),
-                "lexical": round(hit.lexical, 6),
-            }
-            for hit in hits
-        ]
-        return _json({"object": "list", "data": data})
+        return _json({"object": "list", "data": [scored(hit) for hit in hits]})
 
     async def preview(self, request: Request) -> Response:
         caller, user = self._caller(request, "read")
@@ -243,3 +235,13 @@ def _mode(value: str) -> Mode:
 
 def _json(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+def scored(hit: Hit) -> dict[str, Any]:
+    """A search result as every door shows it: the memory and its scores."""
+    return {
+        "memory": hit.memory.public(),
+        "score": round(hit.score, 6),
+        "dense": round(hit.dense, 6),
+        "lexical": round(hit.lexical, 6),
+    }

@@ -68,6 +68,22 @@ RESTATED_CAUSES = frozenset({"retrieval_miss", "ignored", "holdout"})
 #: ``POST /v1/feedback``: a thumb, or a score from 1 to 5.
 FEEDBACK_RATINGS = frozenset({"up", "down", "1", "2", "3", "4", "5"})
 
+#: The tools of ``/mcp`` (``gateway.mcp.tools``) and how a call ended: ``denied`` when the key's
+#: role may not, ``error`` for bad arguments or a failed store.
+MCP_TOOLS = frozenset(
+    {
+        "search_memories",
+        "add_memory",
+        "update_memory",
+        "delete_memory",
+        "delete_memories",
+        "get_profile",
+        "set_profile_field",
+        "what_would_be_injected",
+    }
+)
+MCP_OUTCOMES = frozenset({"ok", "error", "denied"})
+
 #: Pass-through endpoints by the path below ``/v1/``: the first two segments when listed here,
 #: else the first; anything else is ``other``.
 PASSTHROUGH_ENDPOINTS = frozenset(

@@ -26,6 +26,8 @@ from gateway.observability.labels import (
     EXTRACTION_OUTCOMES,
     FEEDBACK_RATINGS,
     MAX_PROVIDERS,
+    MCP_OUTCOMES,
+    MCP_TOOLS,
     OTHER,
     OVERHEAD_STAGES,
     PASSTHROUGH_ENDPOINTS,
@@ -300,6 +302,17 @@ class Metrics:
             "Memories injected in the upcoming section (due within context.upcoming_days).",
             registry=registry,
         )
+        tools = Counter(
+            "gateway_mcp_tool_calls_total",
+            "Tool calls on /mcp, by tool and outcome (ok, error, denied).",
+            ["tool", "outcome"],
+            registry=registry,
+        )
+        self._mcp_calls = {
+            (tool, outcome): tools.labels(tool, outcome)
+            for tool in [*MCP_TOOLS, OTHER]
+            for outcome in [*MCP_OUTCOMES, OTHER]
+        }
 
     def _build_personalization(self, registry: CollectorRegistry | None) -> None:
         self._exchanges = _singles(
@@ -494,6 +507,9 @@ class Metrics:
     def profile_field_set(self, name: str, source: str) -> None:
         key = (bounded(name, PROFILE_FIELDS), bounded(source, PROFILE_SOURCES))
         self._profile_fields[key].inc()
+
+    def mcp_tool_call(self, tool: str, outcome: str) -> None:
+        self._mcp_calls[bounded(tool, MCP_TOOLS), bounded(outcome, MCP_OUTCOMES)].inc()
 
     def profile_summary_refreshed(self) -> None:
         self._summaries.inc()

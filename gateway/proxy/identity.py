@@ -30,20 +30,21 @@ def check_user_id(user: str, param: str) -> str:
     return user
 
 
+def user_header(headers: Mapping[str, str]) -> str | None:
+    """The user ``X-User-Id`` names, checked; an empty value names nobody."""
+    value = headers.get("x-user-id")
+    return check_user_id(_utf8(value), "X-User-Id") if value else None
+
+
 def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: str) -> Identity:
     mode = headers.get("x-memory", "on").strip().lower()
     if mode not in _MODES:
         raise InvalidRequest(
             "Invalid 'X-Memory' header: expected one of on, read-only, off.", param="X-Memory"
         )
-    header_user = headers.get("x-user-id")
-    # An empty value names nobody, in the header as in the body: the request goes on unscoped.
-    if header_user:
-        user: str | None = check_user_id(_utf8(header_user), "X-User-Id")
-    elif body_user is not None:
+    user = user_header(headers)
+    if user is None and body_user is not None:
         user = check_user_id(body_user, "user")
-    else:
-        user = None
     return Identity(
         tenant,
         user,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,15 @@ class _HugeInteger(Exception):
     """Signal from the exact parser: an integer beyond 64 bits."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def check_declared_size(headers: Mapping[str, str], limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``limit`` before reading any of it."""
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    check_declared_size(request.headers, limit)
     chunks: list[bytes] = []
     size = 0
     try:
