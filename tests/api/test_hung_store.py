@@ -69,8 +69,9 @@ def test_a_hung_store_answers_503_within_the_deadline(tmp_path: Path) -> None:
 
 
 def test_a_full_batch_is_embedded_before_the_deadline_starts(tmp_path: Path) -> None:
-    # Embedding 1,000 memories takes seconds of CPU; only the store's answer is waited for.
-    config = memory_config(tmp_path, memory={"api": {"timeout_s": 2.0}})
+    # Embedding 1,000 memories takes well over a second of CPU; only the store's answer is waited
+    # for, so a deadline shorter than the embedding still lets the batch through.
+    config = memory_config(tmp_path, memory={"api": {"timeout_s": 1.0}})
     with gateway_in_thread(config) as gateway:
         api = MemoryClient(gateway)
         items = [{"content": f"Note {n}: Alice's hive {n} faces south."} for n in range(1000)]
@@ -78,7 +79,7 @@ def test_a_full_batch_is_embedded_before_the_deadline_starts(tmp_path: Path) -> 
         assert len(api.add_many("alice", items)) == 1000
         took = time.monotonic() - started
         api.close()
-    assert took > 2.0, f"the batch took {took:.1f} s: too fast to show anything"
+    assert took > 1.0, f"the batch took {took:.1f} s: too fast to show anything"
 
 
 def test_the_deadline_is_a_positive_number_of_seconds(tmp_path: Path) -> None:
