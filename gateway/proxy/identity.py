@@ -30,7 +30,9 @@ def check_user_id(user: str, param: str) -> str:
     return user
 
 
-def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: str) -> Identity:
+def resolve_identity(
+    headers: Mapping[str, str], body_user: str | None, tenant: str, session: str | None = None
+) -> Identity:
     mode = headers.get("x-memory", "on").strip().lower()
     if mode not in _MODES:
         raise InvalidRequest(
@@ -39,7 +41,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
     header_user = headers.get("x-user-id")
     # An empty value names nobody, in the header as in the body: the request goes on unscoped.
     if header_user:
-        user: str | None = check_user_id(_utf8(header_user), "X-User-Id")
+        user: str | None = check_user_id(utf8(header_user), "X-User-Id")
     elif body_user is not None:
         user = check_user_id(body_user, "user")
     else:
@@ -51,6 +53,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         requested_budget(headers.get("x-context-budget")),
         _retrieval_mode(headers.get("x-retrieval-mode")),
         personalization=_personalization(headers.get("x-personalization")),
+        session=session,
     )
 
 
@@ -65,7 +68,7 @@ def _personalization(value: str | None) -> bool:
     return setting == "on"
 
 
-def _utf8(value: str) -> str:
+def utf8(value: str) -> str:
     """Header values arrive decoded as latin-1; clients send user ids as UTF-8. Read them as
     UTF-8 so the same id in a header, a body and a URL is the same user."""
     raw = value.encode("latin-1")

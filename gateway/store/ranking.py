@@ -7,11 +7,11 @@
     score  = linked * weight + evidence_weight * log2(evidence)
 
 Dense alone blurs names, numbers and dates; BM25 alone misses paraphrase. A thread is the
-memories written together with one created_at (a session's turns, see ``gateway.store.index``):
-an answer borrows from the question it answered. Normalising BM25 by the
-best match keeps the two on one scale whatever the query length. Decay uses the time a memory was
-last *seen* (created, or reinforced by a repeat observation), so facts the user keeps confirming
-stay strong; the floor keeps an old but exact match from vanishing.
+memories of one session (learned from one conversation, or imported together with one
+created_at; see ``gateway.store.index``): an answer borrows from the question it answered.
+Normalising BM25 by the best match keeps the two on one scale whatever the query length. Decay
+uses the time a memory was last *seen* (created, or reinforced by a repeat observation), so facts
+the user keeps confirming stay strong; the floor keeps an old but exact match from vanishing.
 
 The weights are read from ``memory.retrieval`` (``RetrievalConfig``) as configured.
 """
