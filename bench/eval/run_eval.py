@@ -12,6 +12,11 @@ end. Run from the repository root::
     python -m bench.eval.run_eval --spawn-config config/gateway.yaml --key sk-...
     python -m bench.eval.run_eval --dataset /data/locomo10.json --key sk-...   # LoCoMo format
     python -m bench.eval.run_eval --spawn-config config/gateway.yaml --ingest both --key sk-...
+    python -m bench.eval.run_eval --spawn-config config/gateway.yaml --sets dev,validation --key sk-...
+
+``--sets`` names the sets to run side by side: ``dev`` (``data/conversations.json``, the set
+retrieval is tuned on), ``validation`` (``data/validation.json``, never tuned on; see
+``validation.py``) or a path; ``--dataset PATH`` is one path.
 
 It prints one row per ingestion, mode and budget (macro and micro recall overall, macro recall per kind)
 and writes the same figures, plus per-question outcomes, to
@@ -26,7 +31,7 @@ import json
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -60,6 +65,7 @@ BUDGETS = (500, 1000, 2000)
 MODES: tuple[Mode, ...] = get_args(Mode)
 BATCH = 1000  # memories per POST, the API's limit
 DEFAULT_DATASET = Path(__file__).parent / "data" / "conversations.json"
+SETS = {"dev": DEFAULT_DATASET, "validation": Path(__file__).parent / "data" / "validation.json"}
 DEFAULT_RESULTS = Path(__file__).parent.parent / "results"
 
 
@@ -79,6 +85,8 @@ class Outcome:
     ingest: Ingest = "batch"
     #: Every evidence turn was said by the user (``live.said_by_user``).
     user_said: bool = False
+    #: The name of the evaluation set the question comes from.
+    dataset: str = "dev"
 
     @property
     def scored(self) -> recall.Scored:
@@ -186,15 +194,19 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     """One row per ingestion, mode and budget: overall macro/micro and per-kind recall. When
     both ingestions ran, ``batch/user`` rows score the batch answers to the questions that live
     ingestion scores, so the two compare on one set."""
-    groups: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        groups.setdefault(outcome.ingest, []).append(outcome)
-    if "live" in groups and "batch" in groups:
-        groups[BATCH_USER] = [o for o in groups["batch"] if o.user_said]
-    return [row for ingest, group in groups.items() for row in _rows(ingest, group)]
+    rows = []
+    for name in dict.fromkeys(o.dataset for o in outcomes):
+        groups: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            if outcome.dataset == name:
+                groups.setdefault(outcome.ingest, []).append(outcome)
+        if "live" in groups and "batch" in groups:
+            groups[BATCH_USER] = [o for o in groups["batch"] if o.user_said]
+        rows += [row for ingest, group in groups.items() for row in _rows(name, ingest, group)]
+    return rows
 
 
-def _rows(ingest: str, outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+def _rows(dataset: str, ingest: str, outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     rows = []
     for mode in dict.fromkeys(o.mode for o in outcomes):
         for budget in sorted({o.budget for o in outcomes if o.mode == mode}):
@@ -203,6 +215,7 @@ def _rows(ingest: str, outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
             total = recall.overall(scored)
             rows.append(
                 {
+                    "set": dataset,
                     "ingest": ingest,
                     "mode": mode,
                     "budget": budget,
@@ -223,7 +236,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a fixed-width text table (per-kind columns show macro recall; ``degraded``
     counts answers whose retrieval missed its deadline)."""
     kinds = sorted({kind for row in rows for kind in row["by_kind"]})
-    head = f"{'ingest':<11}{'mode':<7}{'budget':>7}{'n':>6}{'degraded':>9}{'macro':>8}{'micro':>8}"
+    head = f"{'set':<12}{'ingest':<11}{'mode':<7}{'budget':>7}{'n':>6}{'degraded':>9}{'macro':>8}{'micro':>8}"
     lines = [head + "".join(f"{kind:>13}" for kind in kinds)]
     for row in rows:
         cells = "".join(
@@ -231,15 +244,26 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             for k in kinds
         )
         lines.append(
-            f"{row.get('ingest', 'batch'):<11}{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}{row.get('degraded', 0):>9}"
+            f"{row.get('set', 'dev'):<12}{row.get('ingest', 'batch'):<11}{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}{row.get('degraded', 0):>9}"
             f"{row['macro']:>8.3f}{row['micro']:>8.3f}" + cells
         )
     return "\n".join(lines)
 
 
+def chosen_sets(args: argparse.Namespace) -> dict[str, Path]:
+    """The sets to run, by name: ``--dataset`` if given, else ``--sets`` (names or paths)."""
+    if args.dataset is not None:
+        return {args.dataset.stem: args.dataset}
+    return {name: SETS.get(name, Path(name)) for name in args.sets.split(",") if name}
+
+
 async def run(args: argparse.Namespace) -> int:
-    dataset = read_dataset(args.dataset)
-    conversations = dataset["conversations"][: args.limit or None]
+    sets = chosen_sets(args)
+    conversations = [
+        (name, conversation)
+        for name, path in sets.items()
+        for conversation in read_dataset(path)["conversations"][: args.limit or None]
+    ]
     if args.spawn_config:
         # Live ingestion needs the user's turns learned as they are (config/gateway.yaml reads
         # extraction.mode from this variable).
@@ -251,20 +275,20 @@ async def run(args: argparse.Namespace) -> int:
     rows = summary_rows(outcomes)
     print(format_table(rows))
     for ingest in INGESTS[args.ingest]:
-        asked = {o.question_id for o in outcomes if o.ingest == ingest}
+        asked = {(o.dataset, o.question_id) for o in outcomes if o.ingest == ingest}
         print(f"{ingest}: {len(asked)} questions scored", file=sys.stderr)
-    path = _write_results(args, rows, outcomes)
+    path = _write_results(args, sets, rows, outcomes)
     print(f"results: {path}", file=sys.stderr)
     return 0
 
 
 async def _evaluate(
-    base_url: str, args: argparse.Namespace, conversations: Sequence[Conversation]
+    base_url: str, args: argparse.Namespace, conversations: Sequence[tuple[str, Conversation]]
 ) -> list[Outcome]:
     nonce = secrets.token_hex(4)
     outcomes: list[Outcome] = []
     async with GatewayClient(base_url, args.key, args.timeout) as client:
-        for conversation in conversations:
+        for name, conversation in conversations:
             for ingest in INGESTS[args.ingest]:
                 found = await evaluate_conversation(
                     client,
@@ -277,20 +301,25 @@ async def _evaluate(
                     ingest=ingest,
                     sessions=args.live_sessions,
                 )
-                outcomes += found
-                print(f"{conversation['id']} {ingest}: {len(found)} queries", file=sys.stderr)
+                outcomes += [replace(o, dataset=name) for o in found]
+                print(
+                    f"{name} {conversation['id']} {ingest}: {len(found)} queries", file=sys.stderr
+                )
     return outcomes
 
 
 def _write_results(
-    args: argparse.Namespace, rows: list[dict[str, Any]], outcomes: Sequence[Outcome]
+    args: argparse.Namespace,
+    sets: dict[str, Path],
+    rows: list[dict[str, Any]],
+    outcomes: Sequence[Outcome],
 ) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.results.mkdir(parents=True, exist_ok=True)
     path: Path = args.results / f"eval-{stamp}.json"
     document = {
         "created": stamp,
-        "dataset": str(args.dataset),
+        "datasets": {name: str(path) for name, path in sets.items()},
         "budgets": list(args.budgets),
         "modes": list(args.modes),
         "salient_only": args.salient_only,
@@ -299,6 +328,7 @@ def _write_results(
         "rows": rows,
         "outcomes": [
             {
+                "set": o.dataset,
                 "question": o.question_id,
                 "kind": o.kind,
                 "mode": o.mode,
@@ -334,7 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--base-url", default="http://127.0.0.1:8080")
     target.add_argument("--spawn-config", type=Path, help="start `gateway serve --config PATH`")
     parser.add_argument("--key", required=True, help="a gateway key (Authorization: Bearer)")
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--dataset", type=Path, help="one set's file (ours or LoCoMo's)")
+    parser.add_argument(
+        "--sets",
+        default="dev",
+        help=f"comma-separated sets to report side by side: {', '.join(SETS)} or file paths",
+    )
     parser.add_argument("--budgets", type=_csv_ints, default=BUDGETS)
     parser.add_argument("--modes", type=_csv_modes, default=MODES)
     parser.add_argument("--concurrency", type=int, default=4)

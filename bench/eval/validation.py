@@ -45,10 +45,12 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _WORD = re.compile(r"[a-z]+")
 # Words that carry no topic: a question sharing only these with its evidence shares nothing.
 _STOP = frozenset(
-    "the a an and or of to in on at for with by from is are was were be been has have had do does "
-    "did what which who whom whose when where how why that this these those it its as into about "
-    "after before up out s i me my we our you your he she they them his her their there than then "
-    "so now any all some one new got get will would could can just".split()
+    str.split(
+        "the a an and or of to in on at for with by from is are was were be been has have had do does "
+        "did what which who whom whose when where how why that this these those it its as into about "
+        "after before up out s i me my we our you your he she they them his her their there than then "
+        "so now any all some one new got get will would could can just"
+    )
 )
 
 _Said = tuple[str, str, str | None]  # speaker, text, evidence tag
@@ -132,7 +134,9 @@ def _relative(rng: random.Random, said_on: datetime) -> tuple[str, str]:
     """A phrase for a recent day as said in a session on ``said_on``, and that day's date."""
     back = rng.choice((1, 2, 3, 4, 5, 6))
     day = said_on - timedelta(days=back)
-    phrase = {1: "yesterday", 2: "the day before yesterday"}.get(back, f"last {_WEEKDAYS[day.weekday()]}")
+    phrase = {1: "yesterday", 2: "the day before yesterday"}.get(
+        back, f"last {_WEEKDAYS[day.weekday()]}"
+    )
     return phrase, f"{day.day} {day:%B %Y}"
 
 

@@ -219,11 +219,11 @@ def test_rows_summarise_each_mode_and_budget() -> None:
     assert (hybrid["degraded"], rows[1]["degraded"]) == (0, 1)
     table = format_table(rows).splitlines()
     assert table[0].split() == [
-        "ingest", "mode", "budget", "n", "degraded", "macro", "micro", "adversarial",
+        "set", "ingest", "mode", "budget", "n", "degraded", "macro", "micro", "adversarial",
         "multi-hop", "single-hop",
     ]  # fmt: skip
     assert table[2].split() == [
-        "batch", "dense", "500", "1", "1", "0.000", "0.000", "-", "-", "0.000"
+        "dev", "batch", "dense", "500", "1", "1", "0.000", "0.000", "-", "-", "0.000"
     ]  # fmt: skip
 
 
