@@ -72,7 +72,10 @@ class Ranking:
         else:
             dense = self.vectors[:size] @ query_vector
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
-        signals = Signals(dense, lexical, self.seen[:size], self.evidence[:size], self.parents)
+        ceiling = 0.0 if self.lexical is None else self.lexical.ceiling()
+        signals = Signals(
+            dense, lexical, self.seen[:size], self.evidence[:size], self.parents, ceiling
+        )
         scores = score(signals, self.when, params)
         chosen = top(scores, self.live[:size], params.top_k, params.min_score)
         # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
