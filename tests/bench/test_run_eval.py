@@ -12,7 +12,10 @@ import pytest
 from bench.eval import live
 from bench.eval.client import GatewayCallFailed, GatewayClient, system_text
 from bench.eval.run_eval import (
+    SETS,
     Outcome,
+    build_parser,
+    chosen_sets,
     evaluate_conversation,
     format_table,
     memories_of,
@@ -298,3 +301,28 @@ def test_with_both_ingestions_batch_is_also_scored_on_the_live_questions() -> No
         ("batch/user", 1, 1.0),
     ]
     assert format_table(rows).splitlines()[3].split()[1:3] == ["batch/user", "hybrid"]
+
+
+def test_sets_are_reported_side_by_side_each_with_its_own_rows() -> None:
+    outcomes = [
+        Outcome("q1", "single-hop", "hybrid", 500, ("a",), ("a",)),
+        Outcome("q1", "open-domain", "hybrid", 500, ("b",), (), dataset="validation"),
+        Outcome("q2", "open-domain", "hybrid", 500, ("c",), ("c",), dataset="validation"),
+    ]
+    rows = summary_rows(outcomes)
+    assert [(r["set"], r["questions"], r["macro"]) for r in rows] == [
+        ("dev", 1, 1.0),
+        ("validation", 2, 0.5),
+    ]
+    table = format_table(rows).splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [["dev", "batch"], ["validation", "batch"]]
+
+
+def test_sets_are_named_or_given_as_paths_and_a_dataset_is_one_set(tmp_path: Path) -> None:
+    parse = build_parser().parse_args
+    assert chosen_sets(parse(["--key", KEY])) == {"dev": SETS["dev"]}
+    both = chosen_sets(parse(["--key", KEY, "--sets", f"dev,validation,{tmp_path / 'x.json'}"]))
+    assert both == {**SETS, str(tmp_path / "x.json"): tmp_path / "x.json"}
+    assert SETS["validation"].name == "validation.json" and SETS["validation"].exists()
+    one = chosen_sets(parse(["--key", KEY, "--dataset", str(tmp_path / "locomo10.json")]))
+    assert one == {"locomo10": tmp_path / "locomo10.json"}
