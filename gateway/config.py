@@ -199,7 +199,8 @@ class RetrievalConfig(_Section):
     #: BM25's weight beside dense similarity (0 = dense only).
     lexical_weight: float = Field(1.5, ge=0.0)
     #: The share of relevance a memory borrows from the one before it in its thread (the
-    #: memories written together with one created_at, e.g. a session's turns); 0 turns it off.
+    #: memories learned from one session, or written together with one created_at); 0 turns it
+    #: off.
     thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)
