@@ -214,9 +214,10 @@ class RetrievalConfig(_Section):
     #: The weight of decay: a memory never falls below this share of its relevance.
     recency_floor: float = Field(0.7, ge=0.0, le=1.0)
     #: BM25's weight beside dense similarity (0 = dense only).
-    lexical_weight: float = Field(0.5, ge=0.0)
+    lexical_weight: float = Field(1.5, ge=0.0)
     #: The share of relevance a memory borrows from the one before it in its thread (the
-    #: memories written together with one created_at, e.g. a session's turns); 0 turns it off.
+    #: memories learned from one session, or written together with one created_at); 0 turns it
+    #: off.
     thread_weight: float = Field(0.5, ge=0.0)
     #: A bonus per doubling of a memory's evidence count.
     evidence_weight: float = Field(0.02, ge=0.0)

@@ -43,6 +43,9 @@ class Identity:
     cohort: Cohort = "memory"
     #: ``X-Personalization: off`` leaves the user's profile out of this request.
     personalization: bool = True
+    #: The conversation the request belongs to (``gateway.proxy.session``); learned memories
+    #: carry it so that the index can thread them.
+    session: str | None = None
 
     @property
     def reads(self) -> bool:

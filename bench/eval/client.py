@@ -1,4 +1,4 @@
-"""The three gateway calls the evaluation makes, over httpx.
+"""The gateway calls the evaluation makes, over httpx.
 
 Errors name the call and the HTTP status, never the user id, the key or any memory text.
 """
@@ -6,12 +6,16 @@ Errors name the call and the HTTP status, never the user id, the key or any memo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import httpx
 
 Mode = Literal["hybrid", "dense"]
+#: The extraction jobs' outcomes that end a job (``retried`` does not).
+FINAL_OUTCOMES = ("done", "failed", "invalid_json", "dropped")
+_JOBS = re.compile(r'^gateway_extraction_jobs_total\{outcome="(\w+)"\} (\S+)$', re.MULTILINE)
 
 
 class MemoryIn(TypedDict):
@@ -77,6 +81,40 @@ class GatewayClient:
         )
         _expect(response, "chat completion")
         return system_text(response.json()), response.headers.get("x-memory-status", "")
+
+    async def say(
+        self, user_id: str, messages: Sequence[dict[str, str]], session: str | None = None
+    ) -> None:
+        """Send one turn of a conversation (the whole history so far) as a learning chat: the
+        gateway learns from its new user turns in the background."""
+        headers = {"X-User-Id": user_id}
+        if session is not None:
+            headers["X-Session-Id"] = session
+        response = await self._http.post(
+            "/v1/chat/completions",
+            headers=headers,
+            json={"model": "echo", "messages": list(messages)},
+        )
+        _expect(response, "learning chat")
+
+    async def finished_jobs(self) -> float:
+        """How many extraction jobs the gateway has finished, from ``GET /metrics``."""
+        response = await self._http.get("/metrics")
+        _expect(response, "reading metrics")
+        return sum(
+            float(value)
+            for outcome, value in _JOBS.findall(response.text)
+            if outcome in FINAL_OUTCOMES
+        )
+
+    async def count_memories(self, user_id: str) -> int:
+        """How many memories ``user_id`` has."""
+        response = await self._http.get(f"/v1/users/{user_id}/memories", params={"limit": 1})
+        _expect(response, "listing memories")
+        try:
+            return int(response.json()["total"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GatewayCallFailed("listing memories: no total in the answer") from exc
 
     async def delete_memories(self, user_id: str) -> None:
         """Forget everything stored for ``user_id``."""

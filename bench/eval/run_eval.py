@@ -1,7 +1,9 @@
 """Measure evidence recall of a running memory gateway, hybrid retrieval beside plain dense.
 
 For each conversation the script stores every turn as a memory of a fresh user
-(``eval-<conversation>-<nonce>``), then asks each question once per retrieval mode and budget
+(``eval-<conversation>-<nonce>``) through the memory API (``--ingest batch``), or sends the
+conversation through ``POST /v1/chat/completions`` turn by turn and lets the gateway learn the
+user's turns (``--ingest live``, see ``live.py``; ``both`` runs one after the other), then asks each question once per retrieval mode and budget
 through the built-in ``echo`` model, reads the memory block from the echoed system message and
 scores which evidence turns landed in it (``recall.py``). The user's memories are deleted at the
 end. Run from the repository root::
@@ -9,8 +11,14 @@ end. Run from the repository root::
     python -m bench.eval.run_eval --base-url http://127.0.0.1:8080 --key sk-...
     python -m bench.eval.run_eval --spawn-config config/gateway.yaml --key sk-...
     python -m bench.eval.run_eval --dataset /data/locomo10.json --key sk-...   # LoCoMo format
+    python -m bench.eval.run_eval --spawn-config config/gateway.yaml --ingest both --key sk-...
+    python -m bench.eval.run_eval --spawn-config config/gateway.yaml --sets dev,validation --key sk-...
 
-It prints one row per mode and budget (macro and micro recall overall, macro recall per kind)
+``--sets`` names the sets to run side by side: ``dev`` (``data/conversations.json``, the set
+retrieval is tuned on), ``validation`` (``data/validation.json``, never tuned on; see
+``validation.py``) or a path; ``--dataset PATH`` is one path.
+
+It prints one row per ingestion, mode and budget (macro and micro recall overall, macro recall per kind)
 and writes the same figures, plus per-question outcomes, to
 ``bench/results/eval-<timestamp>.json``.
 """
@@ -23,14 +31,14 @@ import json
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import httpx
 
-from bench.eval import recall
+from bench.eval import live, recall
 from bench.eval.client import GatewayCallFailed, GatewayClient, MemoryIn, Mode
 from bench.eval.dataset import (
     Conversation,
@@ -45,10 +53,19 @@ from bench.eval.locomo import convert
 from bench.eval.spawn import GatewayDidNotStart, spawned_gateway
 from gateway.learning.salience import skip_reason
 
+Ingest = Literal["batch", "live"]
+INGESTS: dict[str, tuple[Ingest, ...]] = {
+    "batch": ("batch",),
+    "live": ("live",),
+    "both": ("batch", "live"),
+}
+#: The rows of batch outcomes over the questions live ingestion scores too, side by side.
+BATCH_USER = "batch/user"
 BUDGETS = (500, 1000, 2000)
 MODES: tuple[Mode, ...] = get_args(Mode)
 BATCH = 1000  # memories per POST, the API's limit
 DEFAULT_DATASET = Path(__file__).parent / "data" / "conversations.json"
+SETS = {"dev": DEFAULT_DATASET, "validation": Path(__file__).parent / "data" / "validation.json"}
 DEFAULT_RESULTS = Path(__file__).parent.parent / "results"
 
 
@@ -65,6 +82,11 @@ class Outcome:
     #: The answer's X-Memory-Status; a ``degraded`` one scores no recall through no fault
     #: of the ranking, so the summary counts them apart.
     status: str = "ok"
+    ingest: Ingest = "batch"
+    #: Every evidence turn was said by the user (``live.said_by_user``).
+    user_said: bool = False
+    #: The name of the evaluation set the question comes from.
+    dataset: str = "dev"
 
     @property
     def scored(self) -> recall.Scored:
@@ -110,13 +132,21 @@ async def evaluate_conversation(
     concurrency: int,
     *,
     salient_only: bool = False,
+    ingest: Ingest = "batch",
+    sessions: live.Sessions = "prefix",
 ) -> list[Outcome]:
-    """Ingest one conversation, ask all its questions, and forget it again."""
-    user_id = f"eval-{conversation['id']}-{nonce}"
-    memories = memories_of(conversation, salient_only=salient_only)
+    """Ingest one conversation, ask its questions (live: those the user's turns answer), and
+    forget it again."""
+    user_id = f"eval-{conversation['id']}-{nonce}" + ("-live" if ingest == "live" else "")
+    questions = conversation["questions"]
+    stored_text = memory_text
     try:
-        for start in range(0, len(memories), BATCH):
-            await client.add_memories(user_id, memories[start : start + BATCH])
+        if ingest == "live":
+            await live.feed(client, conversation, user_id, sessions)
+            questions = [q for q in questions if live.said_by_user(conversation, q)]
+            stored_text = live.learned_text
+        else:
+            await _import(client, user_id, memories_of(conversation, salient_only=salient_only))
         gate = asyncio.Semaphore(concurrency)
         turns = turn_index(conversation)
 
@@ -126,20 +156,29 @@ async def evaluate_conversation(
                     user_id, question["question"], budget, mode
                 )
             evidence = tuple(question["evidence"])
-            texts = [memory_text(turns[turn_id]) for turn_id in evidence]
+            texts = [stored_text(turns[turn_id]) for turn_id in evidence]
             hits = recall.landed(block, texts)
             landed = tuple(t for t, hit in zip(evidence, hits, strict=True) if hit)
-            return Outcome(question["id"], question["kind"], mode, budget, evidence, landed, status)
+            said = live.said_by_user(conversation, question)
+            kind = question["kind"]
+            return Outcome(
+                question["id"], kind, mode, budget, evidence, landed, status, ingest, said
+            )
 
         jobs = [
             ask(question, mode, budget)
-            for question in conversation["questions"]
+            for question in questions
             for mode in modes
             for budget in budgets
         ]
         return list(await asyncio.gather(*jobs))
     finally:
         await _forget(client, user_id, conversation["id"])
+
+
+async def _import(client: GatewayClient, user_id: str, memories: Sequence[MemoryIn]) -> None:
+    for start in range(0, len(memories), BATCH):
+        await client.add_memories(user_id, memories[start : start + BATCH])
 
 
 async def _forget(client: GatewayClient, user_id: str, conversation_id: str) -> None:
@@ -152,7 +191,22 @@ async def _forget(client: GatewayClient, user_id: str, conversation_id: str) -> 
 
 
 def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    """One row per mode and budget: overall macro/micro and per-kind recall."""
+    """One row per ingestion, mode and budget: overall macro/micro and per-kind recall. When
+    both ingestions ran, ``batch/user`` rows score the batch answers to the questions that live
+    ingestion scores, so the two compare on one set."""
+    rows = []
+    for name in dict.fromkeys(o.dataset for o in outcomes):
+        groups: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            if outcome.dataset == name:
+                groups.setdefault(outcome.ingest, []).append(outcome)
+        if "live" in groups and "batch" in groups:
+            groups[BATCH_USER] = [o for o in groups["batch"] if o.user_said]
+        rows += [row for ingest, group in groups.items() for row in _rows(name, ingest, group)]
+    return rows
+
+
+def _rows(dataset: str, ingest: str, outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     rows = []
     for mode in dict.fromkeys(o.mode for o in outcomes):
         for budget in sorted({o.budget for o in outcomes if o.mode == mode}):
@@ -161,6 +215,8 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
             total = recall.overall(scored)
             rows.append(
                 {
+                    "set": dataset,
+                    "ingest": ingest,
                     "mode": mode,
                     "budget": budget,
                     "questions": total.questions,
@@ -180,7 +236,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a fixed-width text table (per-kind columns show macro recall; ``degraded``
     counts answers whose retrieval missed its deadline)."""
     kinds = sorted({kind for row in rows for kind in row["by_kind"]})
-    head = f"{'mode':<7}{'budget':>7}{'n':>6}{'degraded':>9}{'macro':>8}{'micro':>8}"
+    head = f"{'set':<12}{'ingest':<11}{'mode':<7}{'budget':>7}{'n':>6}{'degraded':>9}{'macro':>8}{'micro':>8}"
     lines = [head + "".join(f"{kind:>13}" for kind in kinds)]
     for row in rows:
         cells = "".join(
@@ -188,63 +244,91 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             for k in kinds
         )
         lines.append(
-            f"{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}{row.get('degraded', 0):>9}"
+            f"{row.get('set', 'dev'):<12}{row.get('ingest', 'batch'):<11}{row['mode']:<7}{row['budget']:>7}{row['questions']:>6}{row.get('degraded', 0):>9}"
             f"{row['macro']:>8.3f}{row['micro']:>8.3f}" + cells
         )
     return "\n".join(lines)
 
 
+def chosen_sets(args: argparse.Namespace) -> dict[str, Path]:
+    """The sets to run, by name: ``--dataset`` if given, else ``--sets`` (names or paths)."""
+    if args.dataset is not None:
+        return {args.dataset.stem: args.dataset}
+    return {name: SETS.get(name, Path(name)) for name in args.sets.split(",") if name}
+
+
 async def run(args: argparse.Namespace) -> int:
-    dataset = read_dataset(args.dataset)
-    conversations = dataset["conversations"][: args.limit or None]
+    sets = chosen_sets(args)
+    conversations = [
+        (name, conversation)
+        for name, path in sets.items()
+        for conversation in read_dataset(path)["conversations"][: args.limit or None]
+    ]
     if args.spawn_config:
-        async with spawned_gateway(args.spawn_config) as base_url:
+        # Live ingestion needs the user's turns learned as they are (config/gateway.yaml reads
+        # extraction.mode from this variable).
+        env = {"GATEWAY_EXTRACTION_MODE": "turns"} if "live" in INGESTS[args.ingest] else {}
+        async with spawned_gateway(args.spawn_config, env=env) as base_url:
             outcomes = await _evaluate(base_url, args, conversations)
     else:
         outcomes = await _evaluate(args.base_url, args, conversations)
     rows = summary_rows(outcomes)
     print(format_table(rows))
-    path = _write_results(args, rows, outcomes)
+    for ingest in INGESTS[args.ingest]:
+        asked = {(o.dataset, o.question_id) for o in outcomes if o.ingest == ingest}
+        print(f"{ingest}: {len(asked)} questions scored", file=sys.stderr)
+    path = _write_results(args, sets, rows, outcomes)
     print(f"results: {path}", file=sys.stderr)
     return 0
 
 
 async def _evaluate(
-    base_url: str, args: argparse.Namespace, conversations: Sequence[Conversation]
+    base_url: str, args: argparse.Namespace, conversations: Sequence[tuple[str, Conversation]]
 ) -> list[Outcome]:
     nonce = secrets.token_hex(4)
     outcomes: list[Outcome] = []
     async with GatewayClient(base_url, args.key, args.timeout) as client:
-        for conversation in conversations:
-            found = await evaluate_conversation(
-                client,
-                conversation,
-                nonce,
-                args.budgets,
-                args.modes,
-                args.concurrency,
-                salient_only=args.salient_only,
-            )
-            outcomes += found
-            print(f"{conversation['id']}: {len(found)} queries", file=sys.stderr)
+        for name, conversation in conversations:
+            for ingest in INGESTS[args.ingest]:
+                found = await evaluate_conversation(
+                    client,
+                    conversation,
+                    nonce,
+                    args.budgets,
+                    args.modes,
+                    args.concurrency,
+                    salient_only=args.salient_only,
+                    ingest=ingest,
+                    sessions=args.live_sessions,
+                )
+                outcomes += [replace(o, dataset=name) for o in found]
+                print(
+                    f"{name} {conversation['id']} {ingest}: {len(found)} queries", file=sys.stderr
+                )
     return outcomes
 
 
 def _write_results(
-    args: argparse.Namespace, rows: list[dict[str, Any]], outcomes: Sequence[Outcome]
+    args: argparse.Namespace,
+    sets: dict[str, Path],
+    rows: list[dict[str, Any]],
+    outcomes: Sequence[Outcome],
 ) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.results.mkdir(parents=True, exist_ok=True)
     path: Path = args.results / f"eval-{stamp}.json"
     document = {
         "created": stamp,
-        "dataset": str(args.dataset),
+        "datasets": {name: str(path) for name, path in sets.items()},
         "budgets": list(args.budgets),
         "modes": list(args.modes),
         "salient_only": args.salient_only,
+        "ingest": args.ingest,
+        "live_sessions": args.live_sessions,
         "rows": rows,
         "outcomes": [
             {
+                "set": o.dataset,
                 "question": o.question_id,
                 "kind": o.kind,
                 "mode": o.mode,
@@ -252,6 +336,8 @@ def _write_results(
                 "evidence": list(o.evidence),
                 "landed": list(o.landed),
                 "status": o.status,
+                "ingest": o.ingest,
+                "user_said": o.user_said,
             }
             for o in outcomes
         ],
@@ -278,13 +364,31 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--base-url", default="http://127.0.0.1:8080")
     target.add_argument("--spawn-config", type=Path, help="start `gateway serve --config PATH`")
     parser.add_argument("--key", required=True, help="a gateway key (Authorization: Bearer)")
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--dataset", type=Path, help="one set's file (ours or LoCoMo's)")
+    parser.add_argument(
+        "--sets",
+        default="dev",
+        help=f"comma-separated sets to report side by side: {', '.join(SETS)} or file paths",
+    )
     parser.add_argument("--budgets", type=_csv_ints, default=BUDGETS)
     parser.add_argument("--modes", type=_csv_modes, default=MODES)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--limit", type=int, default=0, help="only the first N conversations")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP call")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument(
+        "--ingest",
+        choices=tuple(INGESTS),
+        default="batch",
+        help="store the turns through the memory API (batch), learn them from chat traffic "
+        "(live), or both",
+    )
+    parser.add_argument(
+        "--live-sessions",
+        choices=get_args(live.Sessions),
+        default="prefix",
+        help="live: let sessions form from each chat's opening, or send X-Session-Id",
+    )
     parser.add_argument(
         "--salient-only",
         action="store_true",

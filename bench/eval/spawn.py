@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,9 +28,13 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def spawned_gateway(
-    config: Path, ready_within: float = 180.0, log_dir: Path | None = None
+    config: Path,
+    ready_within: float = 180.0,
+    log_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """Run ``gateway serve --config <config>`` and yield its base URL once GET /readyz is 200.
+    ``env`` adds to the environment the config's ``${VARIABLE}`` references are read from.
 
     The gateway's output goes to a log file in ``log_dir`` (default: the temporary directory); it
     is kept, and named in the error, only when the gateway fails to start.
@@ -41,7 +45,11 @@ async def spawned_gateway(
     command += ["--host", "127.0.0.1", "--port", str(port)]
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *command, stdout=handle, stderr=asyncio.subprocess.STDOUT
+            sys.executable,
+            *command,
+            stdout=handle,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     finally:
         os.close(handle)  # the child holds its own copy

@@ -31,7 +31,7 @@ from gateway.learning.minimise import Fact
 from gateway.learning.similarity import normalised, verdict
 from gateway.observability import Metrics
 from gateway.store.index import Vector
-from gateway.store.records import Memory, Scope, utcnow
+from gateway.store.records import SESSION, TURN, Memory, Scope, utcnow
 from gateway.store.store import MemoryStore, NewMemory
 
 OBSERVATIONS: Final = "observations"
@@ -48,6 +48,18 @@ def operation_id(job_id: str, fact: Fact) -> str:
     """The id of one fact of one job: the memory id if it is added, the marker if a bump."""
     digest = hashlib.sha256(f"{job_id}\0{normalised(fact.content)}".encode())
     return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a job's exchange sits: its session and the turn it starts at. Stored with the
+    memories it adds, so that the index threads them (``gateway.store.index``)."""
+
+    session: str | None = None
+    turn: int = 0
+
+    def metadata(self) -> dict[str, Any]:
+        return {} if self.session is None else {SESSION: self.session, TURN: self.turn}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +91,25 @@ class Consolidator:
         jobs of one user must not both decide to add the same fact."""
         return self._locks[int(scope.key[:8], 16) % _LOCK_STRIPES]
 
-    async def apply(self, scope: Scope, job_id: str, facts: Sequence[Fact]) -> list[str]:
+    async def apply(
+        self, scope: Scope, job_id: str, facts: Sequence[Fact], place: Place | None = None
+    ) -> list[str]:
         """Store ``facts``; call with ``lock(scope)`` held. Returns the ids of the active
         memories that facts repeated (the user told us what we knew), replays excepted."""
         if not facts:
             return []
         vectors = await self._embed([fact.content for fact in facts])
+        place = place or Place()
         restated = []
         for fact, vector in zip(facts, vectors, strict=True):
-            repeated = await self._apply(scope, operation_id(job_id, fact), fact, vector)
+            repeated = await self._apply(scope, operation_id(job_id, fact), fact, vector, place)
             if repeated is not None:
                 restated.append(repeated)
         return restated
 
-    async def _apply(self, scope: Scope, op: str, fact: Fact, vector: Vector) -> str | None:
+    async def _apply(
+        self, scope: Scope, op: str, fact: Fact, vector: Vector, place: Place
+    ) -> str | None:
         index = await self._store.index(scope)
         done = index.get(op)
         if done is not None:  # a replay: the add happened; finish what may have been cut short
@@ -100,11 +117,11 @@ class Consolidator:
             return None
         match = await self._match(scope, fact, vector)
         if match is None:
-            await self._add(scope, op, fact, vector)
+            await self._add(scope, op, fact, vector, place)
         elif match.duplicate:
             return await self._observe(scope, op, match.memory)
         else:
-            await self._replace(scope, op, fact, vector, match.memory)
+            await self._replace(scope, op, fact, vector, place, match.memory)
         return None
 
     async def _match(self, scope: Scope, fact: Fact, vector: Vector) -> Match | None:
@@ -122,9 +139,17 @@ class Consolidator:
         return related
 
     async def _add(
-        self, scope: Scope, op: str, fact: Fact, vector: Vector, supersedes: str | None = None
+        self,
+        scope: Scope,
+        op: str,
+        fact: Fact,
+        vector: Vector,
+        place: Place,
+        supersedes: str | None = None,
     ) -> Memory:
-        metadata: dict[str, Any] = {} if supersedes is None else {SUPERSEDES: supersedes}
+        metadata = place.metadata()
+        if supersedes is not None:
+            metadata[SUPERSEDES] = supersedes
         item = NewMemory(
             content=fact.content,
             category=fact.category,
@@ -149,9 +174,9 @@ class Consolidator:
         return restated
 
     async def _replace(
-        self, scope: Scope, op: str, fact: Fact, vector: Vector, old: Memory
+        self, scope: Scope, op: str, fact: Fact, vector: Vector, place: Place, old: Memory
     ) -> None:
-        new = await self._add(scope, op, fact, vector, supersedes=old.id)
+        new = await self._add(scope, op, fact, vector, place, supersedes=old.id)
         await self._link(scope, new)
 
     async def _link(self, scope: Scope, memory: Memory) -> None:

@@ -51,7 +51,7 @@ class JournalHandoff:
         self._on_chat()
         if not identity.learns or identity.user is None:
             return  # X-Memory: read-only / off, or no user to learn about
-        transcript = transcript_of(chat.messages, reply_text)
+        transcript = transcript_of(chat.messages, reply_text, identity.session)
         if transcript is None:
             return
         scope = Scope(identity.tenant, identity.user)

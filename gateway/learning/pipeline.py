@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from gateway.config import ExtractionConfig
 from gateway.errors import EmbeddingError, GatewayError, UpstreamError
-from gateway.learning.consolidate import Consolidator
+from gateway.learning.consolidate import Consolidator, Place
 from gateway.learning.extractor import Extractor, InvalidExtraction
 from gateway.learning.journal import Job, Journal
 from gateway.learning.minimise import (
@@ -100,9 +100,10 @@ class Pipeline:
                     return "dropped"
                 # Style facts shape the profile; they are not memories of their own.
                 memories = [fact for fact in facts if not fact.style]
-                restated = await self._consolidator.apply(job.scope, job.id, memories)
+                transcript = Transcript.decode(job.transcript)
+                place = Place(transcript.session, transcript.turn)
+                restated = await self._consolidator.apply(job.scope, job.id, memories, place)
                 if self._profile is not None:
-                    transcript = Transcript.decode(job.transcript)
                     await self._profile.learn(job.scope, job.id, transcript, facts)
         except (GatewayError, EmbeddingError) as exc:
             raise Retry(type(exc).__name__, charged=False) from exc

@@ -10,7 +10,7 @@ one" can be understood, but nothing is learned from them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -38,9 +38,21 @@ class Transcript:
     earlier: tuple[tuple[str, str], ...]
     #: The assistant's answer, for context.
     reply: str
+    #: The conversation it belongs to (``gateway.proxy.session``), and where in it the new
+    #: turns start (messages before them): what threads the memories learned from it.
+    session: str | None = None
+    turn: int = 0
 
     def encode(self) -> bytes:
-        return orjson.dumps({"new": self.new, "earlier": self.earlier, "reply": self.reply})
+        return orjson.dumps(
+            {
+                "new": self.new,
+                "earlier": self.earlier,
+                "reply": self.reply,
+                "session": self.session,
+                "turn": self.turn,
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Transcript:
@@ -49,10 +61,15 @@ class Transcript:
             new=tuple(raw["new"]),
             earlier=tuple((role, text) for role, text in raw["earlier"]),
             reply=raw["reply"],
+            # Rows journaled before sessions existed have neither.
+            session=raw.get("session"),
+            turn=raw.get("turn", 0),
         )
 
 
-def transcript_of(messages: Sequence[dict[str, Any]], reply: str) -> Transcript | None:
+def transcript_of(
+    messages: Sequence[dict[str, Any]], reply: str, session: str | None = None
+) -> Transcript | None:
     """The transcript of an exchange, or None when the user said nothing new."""
     start = _after_last_assistant(messages)
     new = [turn[:MAX_TURN_CHARS] for turn in new_user_turns(messages)][-MAX_NEW_TURNS:]
@@ -67,6 +84,8 @@ def transcript_of(messages: Sequence[dict[str, Any]], reply: str) -> Transcript 
         new=tuple(new),
         earlier=tuple((role, text) for role, text in earlier[-MAX_EARLIER:] if text),
         reply=reply[:MAX_REPLY_CHARS],
+        session=session,
+        turn=start,
     )
 
 
@@ -80,7 +99,8 @@ def new_user_turns(messages: Sequence[dict[str, Any]]) -> list[str]:
 def scrubbed(transcript: Transcript) -> Transcript:
     """The transcript with personal data and secrets taken out: the extraction model never
     sees them, so no fact can repeat them."""
-    return Transcript(
+    return replace(
+        transcript,
         new=tuple(scrub(turn).text for turn in transcript.new),
         earlier=tuple((role, scrub(text).text) for role, text in transcript.earlier),
         reply=scrub(transcript.reply).text,

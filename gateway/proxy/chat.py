@@ -22,6 +22,7 @@ from gateway.proxy.cohort import Cohorts
 from gateway.proxy.dialect import CHAT, Dialect, answer_id
 from gateway.proxy.identity import resolve_identity
 from gateway.proxy.request import MAX_JSON_DEPTH, check_depth, read_body
+from gateway.proxy.session import resolve_session
 from gateway.proxy.stream import StreamResponse, StreamTap
 from gateway.types import (
     ChatRequest,
@@ -106,7 +107,8 @@ class ChatCompletions:
         chat = self._dialect.parse(raw)
         tag_request(request.scope, model=chat.model, stream=chat.stream)
         chain = self._registry.chain(chat.model)
-        identity = resolve_identity(request.headers, chat.user, principal.tenant)
+        session = resolve_session(request.headers, chat.body, chat.messages)
+        identity = resolve_identity(request.headers, chat.user, principal.tenant, session)
         if self._cohorts is not None:
             identity = self._cohorts.assign(identity, request.headers, principal)
         parsed = time.perf_counter()

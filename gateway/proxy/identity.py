@@ -33,15 +33,18 @@ def check_user_id(user: str, param: str) -> str:
 def user_header(headers: Mapping[str, str]) -> str | None:
     """The user ``X-User-Id`` names, checked; an empty value names nobody."""
     value = headers.get("x-user-id")
-    return check_user_id(_utf8(value), "X-User-Id") if value else None
+    return check_user_id(utf8(value), "X-User-Id") if value else None
 
 
-def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: str) -> Identity:
+def resolve_identity(
+    headers: Mapping[str, str], body_user: str | None, tenant: str, session: str | None = None
+) -> Identity:
     mode = headers.get("x-memory", "on").strip().lower()
     if mode not in _MODES:
         raise InvalidRequest(
             "Invalid 'X-Memory' header: expected one of on, read-only, off.", param="X-Memory"
         )
+    # An empty value names nobody, in the header as in the body: the request goes on unscoped.
     user = user_header(headers)
     if user is None and body_user is not None:
         user = check_user_id(body_user, "user")
@@ -52,6 +55,7 @@ def resolve_identity(headers: Mapping[str, str], body_user: str | None, tenant: 
         requested_budget(headers.get("x-context-budget")),
         _retrieval_mode(headers.get("x-retrieval-mode")),
         personalization=_personalization(headers.get("x-personalization")),
+        session=session,
     )
 
 
@@ -66,7 +70,7 @@ def _personalization(value: str | None) -> bool:
     return setting == "on"
 
 
-def _utf8(value: str) -> str:
+def utf8(value: str) -> str:
     """Header values arrive decoded as latin-1; clients send user ids as UTF-8. Read them as
     UTF-8 so the same id in a header, a body and a URL is the same user."""
     raw = value.encode("latin-1")

@@ -5,9 +5,11 @@ position is never reused, so removing a memory only clears its flag, and updatin
 old position and appends a new one. When a third of the positions are dead, the index is
 compacted.
 
-Memories written together with one ``created_at`` (the turns of one session) form a thread, in
-write order; ranking lets each memory borrow relevance from the one before it in its thread,
-because a reply ("Yes, twice -- in May and June") often means nothing without what it answered.
+The memories of one session form a thread: those learned from live traffic carry their session
+and turn (``gateway.proxy.session``), and those written together with one ``created_at`` (an
+imported batch) are one session in write order. Ranking lets each memory borrow relevance from
+the one before it in its thread, because a reply ("Yes, twice -- in May and June") often means
+nothing without what it answered.
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ class Ranking:
         else:
             dense = self.vectors[:size] @ query_vector
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
-        signals = Signals(dense, lexical, self.seen[:size], self.evidence[:size], self.parents)
+        ceiling = 0.0 if self.lexical is None else self.lexical.ceiling()
+        signals = Signals(
+            dense, lexical, self.seen[:size], self.evidence[:size], self.parents, ceiling
+        )
         scores = score(signals, self.when, params)
         chosen = top(scores, self.live[:size], params.top_k, params.min_score)
         # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
@@ -120,9 +125,9 @@ class UserIndex:
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
         self._lexical = BM25Index()
-        #: created_at -> [(ordinal, memory id)] in write order; None until a write needs it
+        #: Thread (``Memory.thread``) -> places in it, in order; None until a write needs it
         #: (an index restored from a snapshot has its parents already).
-        self._threads: dict[float, list[tuple[int, str]]] | None = {}
+        self._threads: dict[str | float, list[tuple[int, int, str]]] | None = {}
         #: Position of each position's predecessor in its thread, or -1; rebuilt lazily.
         self._parents: npt.NDArray[np.int64] | None = None
 
@@ -173,7 +178,7 @@ class UserIndex:
         self._live[position] = memory.status == "active"
         added = self._lexical.add(memory.content)
         assert added == position
-        bisect.insort(threads.setdefault(memory.created_at.timestamp(), []), _link(memory))
+        bisect.insort(threads.setdefault(memory.thread, []), memory.place)
         self._parents = None
 
     def put_many(self, items: Iterable[tuple[Memory, Vector]]) -> None:
@@ -186,7 +191,7 @@ class UserIndex:
             return
         memory = self._records[position]
         assert memory is not None
-        self._thread_lists()[memory.created_at.timestamp()].remove(_link(memory))
+        self._thread_lists()[memory.thread].remove(memory.place)
         self._parents = None
         self._records[position] = None
         self._live[position] = False
@@ -252,17 +257,17 @@ class UserIndex:
         if self._parents is None:
             parents = np.full(len(self._records), -1, dtype=np.int64)
             for thread in self._thread_lists().values():
-                for (_, before), (_, after) in pairwise(thread):
+                for (_, _, before), (_, _, after) in pairwise(thread):
                     parents[self._positions[after]] = self._positions[before]
             self._parents = parents
         return self._parents
 
-    def _thread_lists(self) -> dict[float, list[tuple[int, str]]]:
+    def _thread_lists(self) -> dict[str | float, list[tuple[int, int, str]]]:
         if self._threads is None:
-            threads: dict[float, list[tuple[int, str]]] = {}
+            threads: dict[str | float, list[tuple[int, int, str]]] = {}
             for memory in self._records:
                 if memory is not None:
-                    threads.setdefault(memory.created_at.timestamp(), []).append(_link(memory))
+                    threads.setdefault(memory.thread, []).append(memory.place)
             for thread in threads.values():
                 thread.sort()
             self._threads = threads
@@ -322,10 +327,6 @@ def _resized(array: A, capacity: int) -> A:
     grown: A = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)  # type: ignore[assignment]
     grown[: array.shape[0]] = array
     return grown
-
-
-def _link(memory: Memory) -> tuple[int, str]:
-    return (memory.ordinal, memory.id)
 
 
 def build(dimension: int, seq: int, items: Sequence[tuple[Memory, Vector]]) -> UserIndex:

@@ -137,13 +137,23 @@ class BM25Index:
         alive flags are arrays that a change replaces rather than alters."""
         query_terms = terms(query) if isinstance(query, str) else list(query)
         postings = []
+        unknown = 0
         for term in set(query_terms):
             pairs = self._pairs(term, detached)
             if len(pairs):
                 postings.append((pairs[:, 0], pairs[:, 1]))
+            else:
+                unknown += 1
         lengths, alive = self._as_arrays()
         return BM25Query(
-            self._live_count, self._total_length, lengths, alive, tuple(postings), self._k1, self._b
+            self._live_count,
+            self._total_length,
+            lengths,
+            alive,
+            tuple(postings),
+            self._k1,
+            self._b,
+            unknown,
         )
 
     def _pairs(self, term: str, detached: bool = False) -> Ints:
@@ -227,6 +237,8 @@ class BM25Query:
     postings: tuple[tuple[Ints, Ints], ...]
     k1: float
     b: float
+    #: Query terms no document holds.
+    unknown: int = 0
 
     def scores(self) -> npt.NDArray[np.float32]:
         """BM25 score of every position (removed documents score 0)."""
@@ -249,3 +261,18 @@ class BM25Query:
         if removed:
             out[~self.alive] = 0.0
         return out
+
+    def ceiling(self) -> float:
+        """What a document of average length holding each of the query's terms once would
+        score: the sum of their idfs, a term no document holds at the rarest term's idf. A
+        score's share of it says how much of the query a document matches, where a share of
+        the best score would not."""
+        if not self.live_count:
+            return 0.0
+        removed = self.live_count < len(self.alive)
+        total = self.unknown * math.log(1 + (self.live_count + 0.5) / 0.5)
+        for docs, _ in self.postings:
+            frequency = int(np.count_nonzero(self.alive[docs])) if removed else len(docs)
+            if frequency:
+                total += math.log(1 + (self.live_count - frequency + 0.5) / (frequency + 0.5))
+        return total

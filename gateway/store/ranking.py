@@ -1,17 +1,20 @@
 """How a memory's score is made: dense similarity fused with BM25, weighed by recency.
 
-    fused  = dense + lexical_weight * bm25 / max(bm25 over this user's memories)
+    fused  = dense + lexical_weight * bm25 / max(best bm25, sum of the query terms' idf)
              (``lexical`` mode: no dense term; ties broken by recency)
     linked = fused + thread_weight * fused(the memory before it in its thread)
     weight = floor + (1 - floor) * 0.5 ** (days since last seen / half_life_days)
     score  = linked * weight + evidence_weight * log2(evidence)
 
 Dense alone blurs names, numbers and dates; BM25 alone misses paraphrase. A thread is the
-memories written together with one created_at (a session's turns, see ``gateway.store.index``):
-an answer borrows from the question it answered. Normalising BM25 by the
-best match keeps the two on one scale whatever the query length. Decay uses the time a memory was
-last *seen* (created, or reinforced by a repeat observation), so facts the user keeps confirming
-stay strong; the floor keeps an old but exact match from vanishing.
+memories of one session (learned from one conversation, or imported together with one
+created_at; see ``gateway.store.index``): an answer borrows from the question it answered.
+Normalising BM25 keeps the two on one scale whatever the query length; by the query's own
+ceiling (a document holding each of its known terms once) rather than by the best match, so a
+match on a word most memories share (the user's name) stays a sliver instead of counting like a
+match on the whole question. Decay
+uses the time a memory was last *seen* (created, or reinforced by a repeat observation), so facts
+the user keeps confirming stay strong; the floor keeps an old but exact match from vanishing.
 
 The weights are read from ``memory.retrieval`` (``RetrievalConfig``) as configured.
 """
@@ -44,15 +47,17 @@ class Signals:
     evidence: Floats
     #: Position of the memory before each one in its thread, or -1.
     parents: npt.NDArray[np.int64]
+    #: What BM25 scores a document matching the whole query (``BM25Query.ceiling``).
+    lexical_ceiling: float = 0.0
 
 
-def fuse(dense: Floats, lexical: Floats, params: RetrievalConfig) -> Floats:
+def fuse(dense: Floats, lexical: Floats, params: RetrievalConfig, ceiling: float = 0.0) -> Floats:
     if params.mode == "dense":
         return dense
     best = float(lexical.max()) if lexical.size else 0.0
     if best <= 0.0:
         return dense
-    return dense + (params.lexical_weight / best) * lexical
+    return dense + (params.lexical_weight / max(best, ceiling)) * lexical
 
 
 def recency(seen_at: Floats, now: float, params: RetrievalConfig) -> Floats | float:
@@ -72,7 +77,8 @@ def linked(fused: Floats, parents: npt.NDArray[np.int64], params: RetrievalConfi
 
 
 def score(signals: Signals, now: float, params: RetrievalConfig) -> Floats:
-    fused = linked(fuse(signals.dense, signals.lexical, params), signals.parents, params)
+    fused = fuse(signals.dense, signals.lexical, params, signals.lexical_ceiling)
+    fused = linked(fused, signals.parents, params)
     fused = fused * recency(signals.seen_at, now, params)
     evidence = signals.evidence
     if params.mode == "dense" or params.evidence_weight == 0.0:

@@ -6,13 +6,17 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Source = Literal["extracted", "api"]
 #: Only ``active`` memories are retrieved and injected. ``superseded``: replaced by a newer one,
 #: kept for history and export. ``pending``: stored but not yet retrieved (written by earlier
 #: versions for style preferences, which now live in the user's profile).
 Status = Literal["active", "superseded", "pending"]
+#: Metadata of a memory learned from live traffic: the conversation it came from
+#: (``gateway.proxy.session``) and where in it (messages before the turn it was learned from).
+SESSION: Final = "session"
+TURN: Final = "turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,20 @@ class Memory:
     @property
     def seen_at(self) -> datetime:
         return self.last_seen_at or self.updated_at
+
+    @property
+    def thread(self) -> str | float:
+        """The thread the memory belongs to: its session when it has one, else its
+        ``created_at`` (a batch written together is one session)."""
+        session = self.metadata.get(SESSION)
+        return session if isinstance(session, str) else self.created_at.timestamp()
+
+    @property
+    def place(self) -> tuple[int, int, str]:
+        """Its place in its thread: turn, then write order."""
+        turn = self.metadata.get(TURN)
+        turn = turn if isinstance(turn, int) and not isinstance(turn, bool) else 0
+        return (turn, self.ordinal, self.id)
 
     def public(self) -> dict[str, Any]:
         """The memory as the HTTP API shows it."""

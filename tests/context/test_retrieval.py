@@ -93,6 +93,22 @@ def test_hybrid_finds_exact_terms_that_dense_ranks_lower(
         assert (notes[0] == f"- {target}") is first, mode
 
 
+def test_a_name_every_note_shares_does_not_outrank_what_the_question_means(
+    api: MemoryClient,
+) -> None:
+    # The question shares only the user's name with its answer, and with every short note of
+    # small talk; BM25 favours the shortest of those. Measured as a share of the whole
+    # question, that match is a sliver, and meaning decides.
+    user = unique("name")
+    fact = "Dana: Got a bee colony, the hive is on the flat roof."
+    chatter = ["Dana: Oof.", "Dana: Ha, bye!", "Dana: The classic.", "Dana: Night night."]
+    # A day apart each: notes of one day would form a thread and borrow from each other.
+    notes = [*chatter, fact]
+    api.add_many(user, [{"content": t, "created_at": ago(i + 1)} for i, t in enumerate(notes)])
+    hits = api.search(user, "Where does Dana keep the honeybees?", mode="hybrid")
+    assert rank(hits, fact) == 0
+
+
 def test_an_older_equally_relevant_memory_ranks_lower(api: MemoryClient) -> None:
     user = unique("recency")
     text = "Enjoys hiking in the Alps."

@@ -93,3 +93,26 @@ def test_a_saved_index_restores_to_the_same_answers() -> None:
         query, "Porto", hybrid, now=1e9
     )
     assert restored.search(None, "Fiat Panda", RetrievalConfig(mode="lexical"))[0].memory.id == "a"
+
+
+def learned(memory_id: str, content: str, session: str, turn: int, minutes: int) -> Memory:
+    """A memory learned from live traffic: it names its session and turn, and its created_at
+    is when it was learned."""
+    moment = CREATED + timedelta(minutes=minutes)
+    metadata = {"session": session, "turn": turn}
+    return Memory(memory_id, content, "fact", moment, moment, metadata=metadata)
+
+
+def test_memories_of_one_session_thread_by_turn_whatever_their_created_at() -> None:
+    threaded = RetrievalConfig(half_life_days=None, evidence_weight=0.0, lexical_weight=0.0)
+    index = UserIndex(DIMENSION)
+    # Learned out of order, minutes apart; the reply in s2 was written at the same moment as
+    # the one in s1, which no longer puts them in one thread.
+    index.put(learned("other", "Yes, twice.", "s2", 2, minutes=5), unit(0, 1, 0, 0))
+    index.put(learned("reply", "Yes, twice.", "s1", 2, minutes=5), unit(0, 1, 0, 0))
+    index.put(learned("asked", "I ran in Porto.", "s1", 0, minutes=1), unit(1, 0, 0, 0))
+    for searched in (index, UserIndex.restore(index.saved())):
+        hits = searched.search(unit(1, 0, 0, 0), "Porto", threaded)
+        scores = {hit.memory.id: hit.score for hit in hits}
+        # The reply borrows half the question's relevance; the other session's reply none.
+        assert scores["reply"] == scores["other"] + 0.5 * scores["asked"]

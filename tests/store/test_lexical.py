@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -120,3 +121,21 @@ def test_a_restored_index_scores_and_grows_as_the_one_it_was_saved_from() -> Non
         index.remove(2)
     assert copy.scores(QUERY).tolist() == original.scores(QUERY).tolist()
     assert copy.saved().terms == original.saved().terms
+
+
+def test_the_ceiling_is_what_a_document_with_every_query_term_once_scores() -> None:
+    index = BM25Index()
+    index.extend(["alpha beta", "gamma delta", "alpha gamma"])
+    # "alpha beta" has the corpus's average length and holds each known term once.
+    query = index.query(["alpha", "beta"])
+    assert query.ceiling() == pytest.approx(float(query.scores()[0]))
+
+
+def test_a_query_term_no_document_holds_raises_the_ceiling_by_the_highest_idf() -> None:
+    index = BM25Index()
+    index.extend(["Dana: Oof.", "Dana: Went for a walk.", "Sam: Picked up a bee colony."])
+    known = index.query(terms("Dana"))
+    asked = index.query(terms("When did Dana get the insects?"))
+    assert float(asked.scores().max()) == pytest.approx(float(known.scores().max()))
+    # "insects" is held by no document: it counts as a term of document frequency 0.
+    assert asked.ceiling() == pytest.approx(known.ceiling() + math.log(1 + 3.5 / 0.5))

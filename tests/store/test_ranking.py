@@ -17,6 +17,7 @@ def signals(
     age_days: list[float] | None = None,
     evidence: list[float] | None = None,
     parents: list[int] | None = None,
+    ceiling: float = 0.0,
 ) -> Signals:
     size = len(dense)
 
@@ -30,6 +31,7 @@ def signals(
         seen_at=seen_at.astype(np.float32),
         evidence=floats(evidence, 1.0),
         parents=np.array(parents if parents is not None else [-1] * size, dtype=np.int64),
+        lexical_ceiling=ceiling,
     )
 
 
@@ -48,6 +50,17 @@ def test_bm25_is_added_relative_to_the_best_match() -> None:
         0.2,
         0.45,
         0.7,
+    ]
+
+
+def test_bm25_is_a_share_of_the_whole_query_when_no_memory_matches_much_of_it() -> None:
+    # The best memory scores 2 of the 8 a memory holding every query term would: it matches a
+    # quarter of the question (the user's name, say), and gets a quarter of the weight.
+    found = signals([0.2, 0.2, 0.2], lexical=[0.0, 1.0, 2.0], ceiling=8.0)
+    assert scored(found, lexical_weight=1.0, half_life_days=None, thread_weight=0) == [
+        0.2,
+        0.325,
+        0.45,
     ]
 
 
