@@ -52,8 +52,11 @@ Vectors = npt.NDArray[np.float32]
 MODEL_NAME = "all-MiniLM-L6-v2"
 #: Padded tokens (rows x longest row) in one model run.
 _BATCH_TOKENS = 512
-#: Most texts from different callers embedded in one run (~50 ms for short queries here).
-_SHARED_RUN = 8
+#: Most texts from different callers embedded in one run. Measured on chat queries
+#: (`python bench/embedding_bench.py --query-batches`, docs/benchmarks.md): 4.2 ms of CPU a query
+#: alone, 2.4 in runs of 8, 2.3 in runs of 16 (a 37 ms run), and no less beyond; a longer run only
+#: makes its callers wait longer.
+_SHARED_RUN = 16
 MODEL_DIR_KEY = "memory.embedding.model_dir"
 #: onnxruntime graph rewrites left off. Its CPU SkipLayerNormalization is slower than the Add
 #: and LayerNormalization it replaces; the exact model never matches the pattern, the int8 copy
@@ -304,9 +307,10 @@ class OnnxMiniLM:
 
     async def _coalesced(self, batch: list[str]) -> Vectors:
         """Small inputs that arrive while the model is busy wait for its next run and share
-        it: one run of eight short queries costs ~6.5 ms a query here, eight runs ~10 ms each,
-        so a burst is answered sooner. An input arriving while the model is idle runs at once.
-        A run takes at most ``_SHARED_RUN`` texts: all of its callers wait for the whole run."""
+        it, so the busier the model, the larger its runs and the less each query costs (about
+        half as much in a run of 16 as alone). An input arriving while the model is idle runs
+        at once. A run takes at most ``_SHARED_RUN`` texts: all of its callers wait for the
+        whole run."""
         loop = asyncio.get_running_loop()
         waiting: asyncio.Future[Vectors] = loop.create_future()
         self._waiting.append((batch, waiting))
