@@ -6,6 +6,16 @@
 
 local threads = {}
 
+-- WRK_PAUSE_MS paces the load: each connection waits that long before each request, so N
+-- connections send about N / (pause + latency) requests a second (wrk2's fixed rate is not in
+-- Debian). Unset, wrk sends each request as soon as the last is answered.
+local pause = tonumber(os.getenv("WRK_PAUSE_MS") or "")
+if pause then
+   function delay()
+      return pause
+   end
+end
+
 function setup(thread)
    thread:set("id", #threads)
    table.insert(threads, thread)
