@@ -26,7 +26,11 @@ class Reactions:
 
     def positive(self, turns: Iterable[str]) -> bool:
         """Whether any of ``turns`` holds one of the phrases."""
-        return any(phrase in fold(turn) for turn in turns for phrase in self._phrases)
+        # Each turn folded once, not once per phrase: this runs on every request.
+        return any(self._holds(fold(turn)) for turn in turns)
+
+    def _holds(self, folded: str) -> bool:
+        return any(phrase in folded for phrase in self._phrases)
 
     def without(self, turn: str) -> str:
         """``turn`` without its sentences that hold a phrase: thanking us for remembering says
@@ -34,6 +38,6 @@ class Reactions:
         kept = [
             sentence
             for sentence in _SENTENCE_END.split(turn)
-            if not any(phrase in fold(sentence) for phrase in self._phrases)
+            if not self._holds(fold(sentence))
         ]
         return " ".join(kept).strip()
