@@ -36,8 +36,6 @@ class Reactions:
         """``turn`` without its sentences that hold a phrase: thanking us for remembering says
         nothing about the user, and stored it would come back as a "restated fact"."""
         kept = [
-            sentence
-            for sentence in _SENTENCE_END.split(turn)
-            if not self._holds(fold(sentence))
+            sentence for sentence in _SENTENCE_END.split(turn) if not self._holds(fold(sentence))
         ]
         return " ".join(kept).strip()
