@@ -93,7 +93,8 @@ class HalfLoad:
 
     #: The rate aimed at: half of the row's req/s under load.
     aimed_rps: float
-    #: How long each connection paused before each request.
+    #: How long each connection paused before each request, on average (drawn from 0 to twice
+    #: this, see chat.lua).
     pause_ms: int
     load: wrk.WrkResult
     memory: MemoryShare | None

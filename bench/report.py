@@ -114,7 +114,7 @@ def _half_note(row: RowResult, base: RowResult | None) -> str | None:
         added = f" (added over the baseline at 1 connection: {_ms(p50)} / {_ms(p99)} ms)"
     return (
         f"{LABELS.get(row.name, row.name)}: paced at ~{half.aimed_rps:,.0f} req/s (half its req/s "
-        f"@32; {half.pause_ms} ms pause before each request) it served "
+        f"@32; a random pause of {half.pause_ms} ms on average before each request) it served "
         f"{half.load.rps:,.0f} req/s, p50 {_ms(half.load.p50_ms)} ms, p99 "
         f"{_ms(half.load.p99_ms)} ms{added}."
     )
