@@ -6,7 +6,7 @@ measures batch throughput, and what one chat query costs when it shares a run wi
 (the query embedder's batching policy, ``_SHARED_RUN`` in gateway/store/embedding.py)::
 
     python bench/embedding_bench.py [--model-dir DIR] [--runs 100] [--batch-runs 3]
-    python bench/embedding_bench.py --query-batches [--runs 100]
+    python bench/embedding_bench.py --query-batches --int8 [--runs 100]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 
 from bench import workload
 from gateway.store.embedding import OnnxMiniLM
+from gateway.store.quantized import int8_model
 
 DEFAULT_MODEL_DIR = (
     Path(__file__).resolve().parents[1].parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
@@ -42,7 +43,8 @@ Vectors = npt.NDArray[np.float32]
 
 def main() -> int:
     args = _parser().parse_args()
-    embedder = OnnxMiniLM(args.model_dir, threads=1)
+    model_file = int8_model(args.model_dir / "model.onnx") if args.int8 else None
+    embedder = OnnxMiniLM(args.model_dir, threads=1, model_file=model_file)
     fixed = _fixed_padding(embedder, args.model_dir / "tokenizer.json")
     try:
         if args.query_batches:
@@ -65,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--query-batches",
         action="store_true",
         help="only the cost per chat query in runs of 1 to 32 queries",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="the int8 copy the gateway embeds queries with (memory.embedding.query_precision)",
     )
     return parser
 
@@ -145,7 +152,7 @@ QUERY_BATCH_SIZES = (1, 2, 4, 8, 12, 16, 24, 32)
 
 def _report_query_batches(embedder: OnnxMiniLM, runs: int) -> None:
     """The benchmark's chat queries (`workload.question`), as the query embedder sees them."""
-    print(f"chat queries in one run, {runs} runs per size, 1 thread")
+    print(f"chat queries in one run, {embedder.name}, {runs} runs per size, 1 thread")
     print("  | queries per run | median ms per run | ms per query | CPU ms per query |")
     print("  | ---: | ---: | ---: | ---: |")
     for size in QUERY_BATCH_SIZES:
