@@ -6,6 +6,18 @@
 
 local threads = {}
 
+-- WRK_PAUSE_MS paces the load: each connection waits that long on average before each request,
+-- so N connections send about N / (pause + latency) requests a second (wrk2's fixed rate is not
+-- in Debian). Each pause is drawn from 0 to twice the mean: equal pauses would keep the
+-- connections in step, sending their requests in bursts of N. Unset, wrk sends each request as
+-- soon as the last is answered.
+local pause = tonumber(os.getenv("WRK_PAUSE_MS") or "")
+if pause then
+   function delay()
+      return math.random(0, 2 * pause)
+   end
+end
+
 function setup(thread)
    thread:set("id", #threads)
    table.insert(threads, thread)

@@ -2,9 +2,11 @@
 
 Compares padding each batch to its longest text (what ``OnnxMiniLM`` does) with padding every text
 to 256 tokens (what Chroma's default embedding function does), both on the same session, and
-measures batch throughput::
+measures batch throughput, and what one chat query costs when it shares a run with others
+(the query embedder's batching policy, ``_SHARED_RUN`` in gateway/store/embedding.py)::
 
     python bench/embedding_bench.py [--model-dir DIR] [--runs 100] [--batch-runs 3]
+    python bench/embedding_bench.py --query-batches --int8 [--runs 100]
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from bench import workload
 from gateway.store.embedding import OnnxMiniLM
+from gateway.store.quantized import int8_model
 
 DEFAULT_MODEL_DIR = (
     Path(__file__).resolve().parents[1].parent / "shared" / "models" / "all-MiniLM-L6-v2" / "onnx"
@@ -39,11 +43,15 @@ Vectors = npt.NDArray[np.float32]
 
 def main() -> int:
     args = _parser().parse_args()
-    embedder = OnnxMiniLM(args.model_dir, threads=1)
+    model_file = int8_model(args.model_dir / "model.onnx") if args.int8 else None
+    embedder = OnnxMiniLM(args.model_dir, threads=1, model_file=model_file)
     fixed = _fixed_padding(embedder, args.model_dir / "tokenizer.json")
     try:
-        _report_query(embedder, fixed, args.runs)
-        _report_batch(embedder, fixed, args.batch_runs)
+        if args.query_batches:
+            _report_query_batches(embedder, args.runs)
+        else:
+            _report_query(embedder, fixed, args.runs)
+            _report_batch(embedder, fixed, args.batch_runs)
     finally:
         embedder.close()
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -55,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--runs", type=int, default=100, help="timed runs per query variant")
     parser.add_argument("--batch-runs", type=int, default=3, help="timed runs per batch variant")
+    parser.add_argument(
+        "--query-batches",
+        action="store_true",
+        help="only the cost per chat query in runs of 1 to 32 queries",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="the int8 copy the gateway embeds queries with (memory.embedding.query_precision)",
+    )
     return parser
 
 
@@ -126,6 +144,24 @@ def _report_batch(embedder: OnnxMiniLM, fixed: Callable[[list[str]], Vectors], r
     for label, embed in variants.items():
         wall, cpu = (np.median(ms) / 1000 for ms in _timings_ms(partial(embed, texts), runs, 1))
         print(f"  | {label} | {wall:.3f} | {len(texts) / wall:.0f} | {len(texts) / cpu:.0f} |")
+
+
+#: Runs of this many chat queries share one model run in ``_report_query_batches``.
+QUERY_BATCH_SIZES = (1, 2, 4, 8, 12, 16, 24, 32)
+
+
+def _report_query_batches(embedder: OnnxMiniLM, runs: int) -> None:
+    """The benchmark's chat queries (`workload.question`), as the query embedder sees them."""
+    print(f"chat queries in one run, {embedder.name}, {runs} runs per size, 1 thread")
+    print("  | queries per run | median ms per run | ms per query | CPU ms per query |")
+    print("  | ---: | ---: | ---: | ---: |")
+    for size in QUERY_BATCH_SIZES:
+        texts = [workload.question(n) for n in range(size)]
+        wall, cpu = _timings_ms(partial(embedder.embed_sync, texts), runs, warmup=5)
+        print(
+            f"  | {size} | {np.median(wall):.2f} | {np.median(wall) / size:.2f} "
+            f"| {np.median(cpu) / size:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,12 +46,12 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def pinned(
     cmd: Sequence[str],
     *,
-    cpu: int,
+    cpu: int | str,
     log: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `cmd` on one core (taskset execs it, so the pid is the command's own), output to `log`,
+    """Run `cmd` on one core, or a taskset list such as "0,1" (taskset execs it, so the pid is the command's own), output to `log`,
     in its own process group so stopping it also stops its workers. Not its own session: that
     would put it in a new scheduler autogroup, out of reach of `boost_priority`."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ _HEADER = (
     "errors",
     "goodput @32",
     "full / lexical / degraded",
+    "full @50% (req/s)",
     "req/s ÷ LiteLLM",
     "goodput ÷ LiteLLM",
     "added p50 ÷ LiteLLM",
@@ -45,7 +46,7 @@ def _ratio(ours: float, theirs: float) -> str:
 
 def errors(row: RowResult) -> int:
     """Failed requests of every phase (non-2xx, socket errors, broken streams)."""
-    runs = (row.latency, row.load)
+    runs = [row.latency, row.load] + ([row.half.load] if row.half else [])
     return sum(r.non2xx + r.socket_errors for r in runs) + row.ttft.errors
 
 
@@ -66,6 +67,7 @@ def _cells(row: RowResult, base: RowResult | None, ref: RowResult | None) -> lis
     cells += [_ms(added[2]) if added else "—", str(errors(row))]
     memory = row.memory_load
     cells += _memory_cells(row) if memory else ["—", "—"]
+    cells.append(_half_cell(row))
     ours = row.name.startswith("gateway")
     if not (ours and ref and base and added):
         return [*cells, "—", "—", "—", "—", "—"]
@@ -92,6 +94,30 @@ def _memory_cells(row: RowResult) -> list[str]:
     assert memory is not None
     shares = (memory.full_share, memory.share(memory.lexical), memory.share(memory.degraded))
     return [f"{goodput(row):,.0f}", " / ".join(f"{share:.0%}" for share in shares)]
+
+
+def _half_cell(row: RowResult) -> str:
+    half = row.half
+    if half is None or half.memory is None:
+        return "—"
+    return f"{half.memory.full_share:.0%} ({half.load.rps:,.0f})"
+
+
+def _half_note(row: RowResult, base: RowResult | None) -> str | None:
+    half = row.half
+    if half is None:
+        return None
+    added = ""
+    if base is not None:
+        p50 = half.load.p50_ms - base.latency.p50_ms
+        p99 = half.load.p99_ms - base.latency.p99_ms
+        added = f" (added over the baseline at 1 connection: {_ms(p50)} / {_ms(p99)} ms)"
+    return (
+        f"{LABELS.get(row.name, row.name)}: paced at ~{half.aimed_rps:,.0f} req/s (half its req/s "
+        f"@32; a random pause of {half.pause_ms} ms on average before each request) it served "
+        f"{half.load.rps:,.0f} req/s, p50 {_ms(half.load.p50_ms)} ms, p99 "
+        f"{_ms(half.load.p99_ms)} ms{added}."
+    )
 
 
 def table(rows: Sequence[RowResult]) -> str:
@@ -148,6 +174,9 @@ def notes(rows: Sequence[RowResult], skipped: dict[str, str]) -> list[str]:
         )
     for row in rows:
         found += _warnings(row)
+        half = _half_note(row, base)
+        if half:
+            found.append(half)
         share = row.cpu_load.target
         found.append(f"{LABELS.get(row.name, row.name)}: used {share:.0%} of its core under load.")
     found += [f"{LABELS.get(name, name)}: skipped: {why}" for name, why in skipped.items()]

@@ -29,11 +29,14 @@ MEASURED_CORE, LOAD_CORE = 0, 1
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    cores = {"measured_core": MEASURED_CORE, "load_core": LOAD_CORE}
-    if args.quick:
-        return Settings(duration_s=3, warmup_s=2, load_connections=32, ttft_requests=50, **cores)
+    quick = {"duration_s": 3, "warmup_s": 2, "ttft_requests": 50}
+    full = {"duration_s": args.duration, "warmup_s": 5, "ttft_requests": 300}
     return Settings(
-        duration_s=args.duration, warmup_s=5, load_connections=32, ttft_requests=300, **cores
+        **(quick if args.quick else full),
+        load_connections=32,
+        measured_core=MEASURED_CORE,
+        load_core=LOAD_CORE,
+        profile_dir=Path(args.profile) if args.profile else None,
     )
 
 
@@ -45,9 +48,24 @@ def _check_tools() -> None:
         sys.exit(f"needs cores {MEASURED_CORE} and {LOAD_CORE}")
 
 
-def _selected(only: str | None) -> list[str]:
-    """Rows to run, in order; the baseline always runs because added latency needs it."""
-    names = list(targets.starters(MEASURED_CORE))
+def _options(args: argparse.Namespace) -> targets.GatewayOptions:
+    return targets.GatewayOptions(shed_backlog=args.shed_backlog, workers=args.workers)
+
+
+def _starters(options: targets.GatewayOptions) -> dict[str, targets.Starter]:
+    """Every row there is for these options: ``--workers N`` adds N-worker rows at the end."""
+    starters = targets.starters(MEASURED_CORE, options)
+    if options.workers > 1:
+        starters |= targets.scaled_starters(MEASURED_CORE, options)
+    return starters
+
+
+def _selected(only: str | None, options: targets.GatewayOptions) -> list[str]:
+    """Rows to run, in order; the baseline always runs because added latency needs it. With
+    ``--workers N`` and no ``--only``: LiteLLM and the Chroma-server row, one worker and N."""
+    names = list(_starters(options))
+    if not only and options.workers > 1:
+        only = ",".join(name for name in names if name.startswith(("litellm", "gateway-on-s")))
     if not only:
         return names
     wanted = {name.strip() for name in only.split(",")} | {"baseline"}
@@ -67,10 +85,15 @@ class Outcome:
     busy_before: dict[str, float] = field(default_factory=dict)
 
 
-def _run_rows(names: Sequence[str], settings: Settings, wait_quiet_s: float) -> Outcome:
+def _run_rows(
+    names: Sequence[str],
+    settings: Settings,
+    wait_quiet_s: float,
+    options: targets.GatewayOptions,
+) -> Outcome:
     outcome = Outcome()
     questions = workload.write_questions(procs.WORK_DIR / "questions.txt")
-    starters = targets.starters(MEASURED_CORE)
+    starters = _starters(options)
     # The upstream mock lives on the load core for the whole comparison.
     with mock.serve("mock-upstream", cpu=LOAD_CORE) as upstream:
         for name in names:
@@ -103,7 +126,8 @@ def compare(args: argparse.Namespace) -> int:
     info = machine.describe()
     priority = procs.boosted_priority(args.nice) if args.nice else contextlib.nullcontext()
     with priority:  # inherited by targets, nginx and wrk
-        outcome = _run_rows(_selected(args.only), settings, args.wait_quiet)
+        options = _options(args)
+        outcome = _run_rows(_selected(args.only, options), settings, args.wait_quiet, options)
     text = report.render(outcome.rows, outcome.skipped)
     print(text)
     payload: dict[str, object] = {
@@ -111,6 +135,7 @@ def compare(args: argparse.Namespace) -> int:
         "started": started,
         "machine": info,
         "settings": asdict(settings),
+        "gateway_options": asdict(_options(args)),
         "rows": report.rows_as_dicts(outcome.rows),
         "skipped": outcome.skipped,
         "measured_core_busy_before": outcome.busy_before,
@@ -149,6 +174,27 @@ def _parser() -> argparse.ArgumentParser:
             + ", ".join(targets.starters(MEASURED_CORE)),
         )
         command.add_argument("--json", help="also write the results to this file")
+        command.add_argument(
+            "--profile",
+            metavar="DIR",
+            help="sample each memory-on row's load phase with py-spy into DIR/<row>.txt "
+            "(collapsed stacks; summarise with python -m bench.profile DIR/<row>.txt)",
+        )
+        command.add_argument(
+            "--shed-backlog",
+            type=int,
+            default=0,
+            metavar="N",
+            help="memory.retrieval.shed_backlog of the memory-on rows (0: shed at the deadline)",
+        )
+        command.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            choices=(1, 2),
+            help="2: also LiteLLM and the Chroma-server gateway with 2 workers each, on both "
+            "cores (the load side shares them)",
+        )
         command.add_argument(
             "--wait-quiet",
             type=float,

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +140,23 @@ LITELLM_ENV = {
 
 
 @contextlib.contextmanager
-def litellm(upstream: mock.Mock, *, cpu: int) -> Iterator[Target]:
-    """LiteLLM proxy, one uvicorn worker, in its own venv (see setup.sh)."""
+def litellm(upstream: mock.Mock, *, cpu: int | str, workers: int = 1) -> Iterator[Target]:
+    """LiteLLM proxy, ``workers`` uvicorn workers (one by default), in its own venv (see
+    setup.sh)."""
     exe = LITELLM_VENV / "bin" / "litellm"
     if not exe.exists():
         raise Skip(f"no LiteLLM proxy at {exe}: run bench/setup.sh")
     home = procs.WORK_DIR / "litellm"
     config = _write_yaml(home / "config.yaml", litellm_config(upstream))
     port = procs.free_port()
-    log = procs.WORK_DIR / "logs" / "litellm.log"
+    name = "litellm" if workers == 1 else f"litellm-{workers}w"
+    log = procs.WORK_DIR / "logs" / f"{name}.log"
     cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--num_workers", "1"]
+    cmd += ["--num_workers", str(workers)]
     with procs.pinned(cmd, cpu=cpu, log=log, env=LITELLM_ENV, cwd=home) as proc:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         models = ("mock-plain", url, "mock-stream")
-        target = Target("litellm", proc.pid, LITELLM_KEY, url, *models, log)
+        target = Target(name, proc.pid, LITELLM_KEY, url, *models, log)
         _await_ready(target, proc)
         yield target
 
@@ -170,8 +172,22 @@ def gateway_command() -> list[str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class GatewayOptions:
+    """What `compare`'s command line changes in the memory-on gateway's config."""
+
+    #: ``memory.retrieval.shed_backlog``: 0 sheds the query embedder only at the deadline.
+    shed_backlog: int = 0
+    #: ``server.workers``.
+    workers: int = 1
+
+
 def gateway_config(
-    port: int, upstream: mock.Mock, store: Path | None, store_url: str | None = None
+    port: int,
+    upstream: mock.Mock,
+    store: Path | None,
+    store_url: str | None = None,
+    options: GatewayOptions = GatewayOptions(),
 ) -> dict[str, Any]:
     """The gateway's config (gateway/config.py); `store` None means memory off.
 
@@ -193,9 +209,13 @@ def gateway_config(
                 else {"path": str(store / "chroma"), "state_dir": str(store / "state")}
             ),
             "embedding": {"model_dir": str(EMBEDDING_MODEL_DIR)},
+            "retrieval": {"shed_backlog": options.shed_backlog},
         }
+    server = {"host": "127.0.0.1", "port": port, "log_level": "warning"}
+    if options.workers > 1:
+        server["workers"] = options.workers
     return {
-        "server": {"host": "127.0.0.1", "port": port, "log_level": "warning"},
+        "server": server,
         "auth": {"keys": [{"key": GATEWAY_KEY, "tenant": "bench"}]},
         "models": [
             {
@@ -261,7 +281,12 @@ def _seeded_store(command: list[str], upstream: mock.Mock) -> Path:
 
 @contextlib.contextmanager
 def gateway(
-    upstream: mock.Mock, *, cpu: int, memory: bool, server: bool = False
+    upstream: mock.Mock,
+    *,
+    cpu: int | str,
+    memory: bool,
+    server: bool = False,
+    options: GatewayOptions = GatewayOptions(),
 ) -> Iterator[Target]:
     """Our gateway via `gateway serve --config`, memory off or on (seeded store); with
     ``server``, the seeded store is served by a `chroma run` server on the load core, as several
@@ -270,6 +295,8 @@ def gateway(
     if command is None:
         raise Skip("the `gateway` command does not exist yet (gateway/cli.py)")
     name = ("gateway-on-server" if server else "gateway-on") if memory else "gateway-off"
+    if options.workers > 1:
+        name += f"-{options.workers}w"
     store = _seeded_store(command, upstream) if memory else None
     with contextlib.ExitStack() as stack:
         store_url = None
@@ -278,7 +305,7 @@ def gateway(
         port = procs.free_port()
         config = _write_yaml(
             procs.WORK_DIR / name / "config.yaml",
-            gateway_config(port, upstream, store, store_url),
+            gateway_config(port, upstream, store, store_url, options),
         )
         log = procs.WORK_DIR / "logs" / f"{name}.log"
         cmd = [*command, "serve", "--config", str(config)]
@@ -318,14 +345,31 @@ def _chroma_server(path: Path) -> Iterator[str]:
 Starter = Callable[[mock.Mock], contextlib.AbstractContextManager[Target]]
 
 
-def starters(cpu: int) -> dict[str, Starter]:
+def starters(cpu: int, options: GatewayOptions = GatewayOptions()) -> dict[str, Starter]:
     """Every row of the comparison, in the order it runs."""
+    one = replace(options, workers=1)
     return {
         "baseline": lambda upstream: baseline(upstream, cpu=cpu),
         "litellm": lambda upstream: litellm(upstream, cpu=cpu),
         "gateway-off": lambda upstream: gateway(upstream, cpu=cpu, memory=False),
-        "gateway-on": lambda upstream: gateway(upstream, cpu=cpu, memory=True),
-        "gateway-on-server": lambda upstream: gateway(upstream, cpu=cpu, memory=True, server=True),
+        "gateway-on": lambda upstream: gateway(upstream, cpu=cpu, memory=True, options=one),
+        "gateway-on-server": lambda upstream: gateway(
+            upstream, cpu=cpu, memory=True, server=True, options=one
+        ),
+    }
+
+
+def scaled_starters(cpu: int, options: GatewayOptions) -> dict[str, Starter]:
+    """The rows of ``--workers N``: LiteLLM and the memory-on gateway (which needs a Chroma
+    server for more than one worker) with N workers each, on every core: the load side shares
+    them (there are only two here)."""
+    cores = f"{cpu},{LOAD_CORE}"
+    n = options.workers
+    return {
+        f"litellm-{n}w": lambda upstream: litellm(upstream, cpu=cores, workers=n),
+        f"gateway-on-server-{n}w": lambda upstream: gateway(
+            upstream, cpu=cores, memory=True, server=True, options=options
+        ),
     }
 
 
@@ -335,4 +379,6 @@ LABELS = {
     "gateway-off": "gateway, memory off",
     "gateway-on": "gateway, memory on",
     "gateway-on-server": "gateway, memory on, Chroma server",
+    "litellm-2w": "LiteLLM proxy, 2 workers",
+    "gateway-on-server-2w": "gateway, memory on, Chroma server, 2 workers",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +43,25 @@ class Load:
     kind: str = "chat"
 
 
-def run(load: Load, *, connections: int, duration_s: int, cpu: int) -> WrkResult:
+def run(
+    load: Load, *, connections: int, duration_s: int, cpu: int, pause_ms: int | None = None
+) -> WrkResult:
     """Run wrk for `duration_s` seconds with `connections` keep-alive connections.
 
     One wrk thread: wrk shares its core with the mock upstream, and a second thread on the same
     core would only add context switches. A generous --timeout keeps slow answers in the latency
-    figures instead of turning them into timeouts.
+    figures instead of turning them into timeouts. ``pause_ms`` paces each connection (a
+    pause before each request; see chat.lua).
     """
     cmd = [
         *("taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s"),
         *("--timeout", "10s", "-s", str(LUA_SCRIPT), load.url, "--"),
         *(load.api_key, load.model, str(load.questions), str(load.users), load.kind),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if pause_ms is not None:
+        env["WRK_PAUSE_MS"] = str(pause_ms)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return parse(done.stdout, connections)

@@ -229,6 +229,9 @@ class RetrievalConfig(_Section):
     #: ranked lexically at once (``x-memory-mode: lexical``); 0 never skips it, so only the
     #: deadline falls back.
     shed_backlog: int = Field(0, ge=0)
+    #: Seconds a query's vector is reused for the same text (a retry, a regenerated answer, a
+    #: shared opening question) instead of embedding it again; 0 embeds every query.
+    query_reuse_s: float = Field(60.0, ge=0.0)
 
 
 DEFAULT_PRIORITIES: Mapping[str, int] = {

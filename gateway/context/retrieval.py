@@ -16,17 +16,16 @@ deadline can fire while it runs.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 from gateway.config import RetrievalConfig
+from gateway.context.vectors import QueryVectors
 from gateway.errors import EmbeddingError, GatewayError
 from gateway.store.embedding import Embedder
 from gateway.store.index import Hit, UserIndex, Vector
@@ -37,7 +36,6 @@ from gateway.store.store import MemoryStore
 log = logging.getLogger(__name__)
 
 Outcome = Literal["hit", "empty", "timeout", "error"]
-_QUERY_CACHE_SIZE = 512
 #: Users with at least this many memories are ranked off the event loop (see above).
 THREAD_SEARCH_FROM = 20_000
 
@@ -69,14 +67,13 @@ class Retriever:
         timeout_s: float,
         expiry_days: Mapping[str, float] | None = None,
         thread_search_from: int = THREAD_SEARCH_FROM,
+        vectors: QueryVectors | None = None,
     ) -> None:
         self._store = store
-        self._embedder = embedder
         self._params = params
         self._timeout_s = timeout_s
         self._expiry_s = {k: v * 86_400.0 for k, v in (expiry_days or {}).items()}
-        # Retries and regenerations repeat the same question; embedding it again is pure waste.
-        self._vectors: OrderedDict[bytes, Vector] = OrderedDict()
+        self._vectors = vectors or QueryVectors(embedder, ttl_s=params.query_reuse_s)
         self._thread_search_from = thread_search_from
         # One thread: large rankings wait for each other rather than take every core, and one
         # whose caller has given up is dropped before it starts.
@@ -115,13 +112,13 @@ class Retriever:
     async def search(self, scope: Scope, query: str, *, mode: Mode, limit: int) -> list[Hit]:
         """The same ranking for the search API: no deadline, errors raised."""
         params = self._params.model_copy(update={"mode": mode, "top_k": limit})
-        vector = None if mode == "lexical" else await self._vector(query)
+        vector = None if mode == "lexical" else await self._vectors.vector(query)
         index = await self._store.index(scope)
         return self._unexpired(await self._rank(index, vector, query, params))
 
     def _overloaded(self) -> bool:
         limit = self._params.shed_backlog
-        return limit > 0 and self._embedder.backlog >= limit
+        return limit > 0 and self._vectors.backlog >= limit
 
     async def _within_deadline(
         self, scope: Scope, query: str, params: RetrievalConfig
@@ -132,7 +129,7 @@ class Retriever:
         deadline = loop.time() + self._timeout_s
         # Embedding the query and (on a cold start) loading the index overlap.
         vector_task = (
-            None if params.mode == "lexical" else asyncio.ensure_future(self._vector(query))
+            None if params.mode == "lexical" else asyncio.ensure_future(self._vectors.vector(query))
         )
         try:
             async with asyncio.timeout_at(deadline):
@@ -172,19 +169,6 @@ class Retriever:
         """Drop the remembered query vectors (an erase): they are not filed by user, and a
         vector is a trace of its question."""
         self._vectors.clear()
-
-    async def _vector(self, query: str) -> Vector:
-        # By digest: the cache holds no user's words.
-        key = hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        vector = self._vectors.get(key)
-        if vector is None:
-            vector = (await self._embedder.embed([query]))[0]
-            self._vectors[key] = vector
-            if len(self._vectors) > _QUERY_CACHE_SIZE:
-                self._vectors.popitem(last=False)
-        else:
-            self._vectors.move_to_end(key)
-        return vector
 
     def _unexpired(self, hits: list[Hit]) -> list[Hit]:
         if not self._expiry_s:

@@ -13,6 +13,7 @@ from gateway.config import GatewayConfig, MemoryConfig
 from gateway.context.profile import Personalization
 from gateway.context.retrieval import Retriever
 from gateway.context.stage import MemoryContext
+from gateway.context.vectors import QueryVectors
 from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
 from gateway.profile.store import ProfileStore
@@ -104,6 +105,11 @@ async def start_memory(
         memory.retrieval,
         timeout_s=memory.retrieval.timeout_ms / 1000,
         expiry_days=memory.expiry_days,
+        vectors=QueryVectors(
+            query_embedder,
+            ttl_s=memory.retrieval.query_reuse_s,
+            reused=metrics.query_vector_reused,
+        ),
     )
     stack.callback(retriever.close)
     store.before_erase(retriever.forget)

@@ -26,14 +26,16 @@ class Reactions:
 
     def positive(self, turns: Iterable[str]) -> bool:
         """Whether any of ``turns`` holds one of the phrases."""
-        return any(phrase in fold(turn) for turn in turns for phrase in self._phrases)
+        # Each turn folded once, not once per phrase: this runs on every request.
+        return any(self._holds(fold(turn)) for turn in turns)
+
+    def _holds(self, folded: str) -> bool:
+        return any(phrase in folded for phrase in self._phrases)
 
     def without(self, turn: str) -> str:
         """``turn`` without its sentences that hold a phrase: thanking us for remembering says
         nothing about the user, and stored it would come back as a "restated fact"."""
         kept = [
-            sentence
-            for sentence in _SENTENCE_END.split(turn)
-            if not any(phrase in fold(sentence) for phrase in self._phrases)
+            sentence for sentence in _SENTENCE_END.split(turn) if not self._holds(fold(sentence))
         ]
         return " ".join(kept).strip()

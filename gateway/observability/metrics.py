@@ -217,6 +217,11 @@ class Metrics:
             RATIO_BUCKETS,
             registry,
         )
+        self._vector_reuse = Counter(
+            "gateway_query_vector_reuse_total",
+            "Query vectors reused for a text embedded moments before, instead of embedded again.",
+            registry=registry,
+        )
         self._store_restarts = Counter(
             "gateway_memory_store_restarts_total",
             "Times the gateway started its memory store process again after it died.",
@@ -458,6 +463,9 @@ class Metrics:
         _pick(self._retrievals, outcome, OTHER).inc()
         if seconds is not None:
             self._retrieval_seconds.observe(seconds)
+
+    def query_vector_reused(self) -> None:
+        self._vector_reuse.inc()
 
     def context(self, injected_tokens: int, budget_tokens: int, dropped: Mapping[str, int]) -> None:
         self._context_tokens.observe(injected_tokens)

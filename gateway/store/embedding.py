@@ -52,8 +52,12 @@ Vectors = npt.NDArray[np.float32]
 MODEL_NAME = "all-MiniLM-L6-v2"
 #: Padded tokens (rows x longest row) in one model run.
 _BATCH_TOKENS = 512
-#: Most texts from different callers embedded in one run (~50 ms for short queries here).
-_SHARED_RUN = 8
+#: Most texts from different callers embedded in one run. Measured (docs/benchmarks.md, Goodput
+#: at capacity): the int8 query model costs 1.2 ms a chat query alone and ~1.0 ms in runs of 4
+#: to 32; end to end at 32 connections, runs of 16 kept every request fully ranked with p99
+#: ~113 ms, runs of 8 ranked 11% lexically with p99 ~177 ms (fewer, longer runs leave the event
+#: loop more of the core between them).
+_SHARED_RUN = 16
 MODEL_DIR_KEY = "memory.embedding.model_dir"
 #: onnxruntime graph rewrites left off. Its CPU SkipLayerNormalization is slower than the Add
 #: and LayerNormalization it replaces; the exact model never matches the pattern, the int8 copy
@@ -304,9 +308,11 @@ class OnnxMiniLM:
 
     async def _coalesced(self, batch: list[str]) -> Vectors:
         """Small inputs that arrive while the model is busy wait for its next run and share
-        it: one run of eight short queries costs ~6.5 ms a query here, eight runs ~10 ms each,
-        so a burst is answered sooner. An input arriving while the model is idle runs at once.
-        A run takes at most ``_SHARED_RUN`` texts: all of its callers wait for the whole run."""
+        it, so the busier the model, the larger its runs and the less each query costs (a fifth
+        less for the int8 query model, half for the exact one, and one hand-off to the thread
+        and back for the whole run). An input arriving while the model is idle runs
+        at once. A run takes at most ``_SHARED_RUN`` texts: all of its callers wait for the
+        whole run."""
         loop = asyncio.get_running_loop()
         waiting: asyncio.Future[Vectors] = loop.create_future()
         self._waiting.append((batch, waiting))

@@ -28,6 +28,7 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "gateway_time_to_first_token_seconds": ("histogram", frozenset({"model"})),
     "gateway_memory_retrievals_total": ("counter", frozenset({"outcome"})),
     "gateway_memory_retrieval_duration_seconds": ("histogram", frozenset()),
+    "gateway_query_vector_reuse_total": ("counter", frozenset()),
     "gateway_context_tokens": ("histogram", frozenset()),
     "gateway_context_budget_utilization_ratio": ("histogram", frozenset()),
     "gateway_context_items_dropped_total": ("counter", frozenset({"reason"})),
@@ -67,6 +68,7 @@ def drive(metrics: Metrics) -> None:
     metrics.time_to_first_token("echo", 0.3)
     metrics.retrieval("hit", 0.012)
     metrics.retrieval("skipped", None)
+    metrics.query_vector_reused()
     metrics.context(300, 1000, {"budget": 2, "min_score": 1})
     metrics.context_utilization(0.4)
     metrics.tokens("gpt-4o-mini", "prompt", 120)

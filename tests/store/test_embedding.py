@@ -226,11 +226,12 @@ async def test_queries_arriving_while_the_model_is_busy_share_its_next_run(
 @pytest.mark.asyncio
 async def test_under_a_backlog_the_newest_queries_run_first(model_dir: Path) -> None:
     # The oldest callers are the nearest to their deadline; the newest can still make theirs.
+    # A backlog of 20 runs as the newest 16 (the most one run shares), then the 4 oldest.
     minilm = _GatedMiniLM(model_dir)
     try:
         first = asyncio.create_task(minilm.embed(["the first question"]))
         await _until_running(minilm)
-        queued = [f"question number {n:02d}" for n in range(12)]
+        queued = [f"question number {n:02d}" for n in range(20)]
         later = []
         for text in queued:
             later.append(asyncio.create_task(minilm.embed([text])))
