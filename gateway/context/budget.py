@@ -5,7 +5,9 @@ How many (``request_budget``): the ``X-Context-Budget`` header's ask, else
 room the model has left once the prompt and the reply's reserve (the request's ``max_tokens``,
 else ``context.reply_reserve_tokens``) are counted.
 
-Which (``select``): highest priority first, then relevance; whole items only.
+Which (``select``): highest priority first, then relevance; whole items only, and each text
+once: a note whose words repeat a chosen note's (case and punctuation aside) adds nothing a
+model could use, so it is passed over (``Selection.repeated``) and its room goes to the next.
 The rendered block, template included, never exceeds the budget: items are chosen greedily by
 their cost as lines, then the block is counted exactly and trimmed if tokenizer merges at its
 seams made it grow. That count adds up the lines' remembered counts, with no full recount: every
@@ -16,6 +18,7 @@ line starts with "#" or "-", which the tokenizer never merges with the newline b
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,6 +39,7 @@ _SLOT = "{memories}"
 _INLINE_COUNT_CHARS = 20_000
 #: Per-message framing tokens in the chat format (role, separators).
 _MESSAGE_OVERHEAD = 4
+_WORDS = re.compile(r"\w+")
 
 
 class Candidate(NamedTuple):
@@ -60,6 +64,8 @@ class Selection:
     budget: int
     #: Candidates left out because they did not fit.
     dropped: int
+    #: Candidates left out because a chosen one says the same words.
+    repeated: int = 0
 
 
 #: A chosen candidate with its line in the block, rendered once.
@@ -131,7 +137,7 @@ def select_ranked(
     """``select`` for ``offered`` candidates already in ``rank_order``, read only as far as the
     choice needs: a request ranks ~200 hits but a 1,000-token budget is settled after ~90, so
     the rest need never be built."""
-    chosen = _choose(ranked, budget, counter, template)
+    chosen, repeated = _choose(ranked, budget, counter, template)
     lines = _lines(chosen)
     tokens = _block_tokens(lines, template, counter)
     while chosen and tokens > budget:
@@ -140,7 +146,7 @@ def select_ranked(
         tokens = _block_tokens(lines, template, counter)
     block = _fill(template, lines) if chosen else ""
     items = tuple(item for item, _ in chosen)
-    return Selection(block, items, tokens, budget, offered - len(items))
+    return Selection(block, items, tokens, budget, offered - len(items) - repeated, repeated)
 
 
 def rank_order(priorities: Sequence[int], relevances: Sequence[float]) -> list[int]:
@@ -156,16 +162,23 @@ def rank_order(priorities: Sequence[int], relevances: Sequence[float]) -> list[i
 
 def _choose(
     ranked: Iterable[Candidate], budget: int, counter: TokenCounter, template: str
-) -> list[_Chosen]:
-    """Greedily, by rank, the candidates whose lines (and new headings) still fit."""
+) -> tuple[list[_Chosen], int]:
+    """Greedily, by rank, the candidates whose lines (and new headings) still fit and whose
+    words no chosen one has said already; and how many were passed over as repeats."""
     chosen: list[_Chosen] = []
     headings: set[_HeadingKey] = set()
+    said: set[str] = set()
+    repeated = 0
     used = counter.count_line(template.replace(_SLOT, ""))
     misses = 0
     count_line = counter.count_line
     for item in ranked:
         if budget - used < _SMALLEST_ITEM or misses >= _GIVE_UP_AFTER:
             break
+        words = gist(item.content)
+        if words in said:
+            repeated += 1
+            continue
         line = render_item(item)
         # Counted as it sits in the block, newline after: tokenizers merge ".\n" into one.
         cost = count_line(line + "\n")
@@ -176,11 +189,18 @@ def _choose(
             misses += 1
             continue
         chosen.append((item, line))
+        said.add(words)
         for key, _ in new:
             headings.add(key)
         used += cost
         misses = 0
-    return chosen
+    return chosen, repeated
+
+
+def gist(text: str) -> str:
+    """A note's words, case folded, without punctuation: equal for notes that say the same."""
+    # A note of no words at all (an emoji) is told apart by its text.
+    return " ".join(_WORDS.findall(text.casefold())) or text
 
 
 def _new_headings(item: Candidate, seen: set[_HeadingKey]) -> list[tuple[_HeadingKey, str]]:

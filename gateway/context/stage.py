@@ -175,6 +175,8 @@ class MemoryContext:
         metrics.overhead("retrieval", assembled - started)
         metrics.overhead("assembly", time.perf_counter() - assembled)
         dropped = {"budget": selection.dropped}
+        if selection.repeated:
+            dropped["repeated"] = selection.repeated
         if retrieved is not None and retrieved.expired:
             dropped["expired"] = retrieved.expired
         metrics.context(selection.tokens, selection.budget, dropped)

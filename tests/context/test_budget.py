@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -128,7 +129,9 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
     # Never over budget, counted again from scratch with tiktoken.
     assert chosen.tokens == count(chosen.block) <= budget
     assert chosen.budget == budget
-    assert chosen.dropped == len(candidates) - len(chosen.items)
+    assert chosen.dropped + chosen.repeated == len(candidates) - len(chosen.items)
+    # No two notes in the block say the same words.
+    assert len({words(c.content) for c in chosen.items}) == len(chosen.items)
     if not chosen.items:
         assert chosen.block == ""
         return
@@ -141,22 +144,32 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
     remaining = list(candidates)
     for item in chosen.items:
         remaining.remove(item)  # the chosen are candidates, each used once
+    said = {words(c.content) for c in chosen.items}
+    assert sum(words(c.content) in said for c in remaining) >= chosen.repeated
     # Priority, then relevance: an item is only ever passed over for a later one that is
-    # cheaper than it was at its own turn (so it could not have fitted).
+    # cheaper than it was at its own turn (so it could not have fitted), or for saying what a
+    # chosen one says.
     rank = {id(c): i for i, c in enumerate(sorted(candidates, key=_order))}
     for skipped in remaining:
+        if words(skipped.content) in said:
+            continue
         at_most = sum(count("\n" + x) for x in [line(skipped), *headings_over(skipped)])
         for taken in chosen.items:
             if rank[id(skipped)] < rank[id(taken)]:
                 assert at_most > count("\n" + line(taken)), (skipped, taken)
-    # When everything fits by every count, everything is taken.
+    # When everything fits by every count, everything is taken, once.
     costs = sum(count("\n" + line(c)) for c in candidates)
     # A date is written once per category it appears in, so headings are told apart by both.
     written = {(c.category, h) for c in candidates for h in headings_over(c)}
     costs += sum(count("\n" + h) for _, h in written)
     everything = select(candidates, 10**6, counter, template).block
     if count(template.replace("{memories}", "")) + costs <= budget and count(everything) <= budget:
-        assert len(chosen.items) == len(candidates)
+        assert len(chosen.items) == len({words(c.content) for c in candidates})
+
+
+def words(text: str) -> str:
+    """What a note says, for telling repeats: its words, case and punctuation aside."""
+    return " ".join(re.findall(r"\w+", text.casefold())) or text
 
 
 def _order(item: Candidate) -> tuple[int, float]:
@@ -204,7 +217,7 @@ def test_the_reported_tokens_are_the_blocks_exact_count(
 ) -> None:
     """select adds up remembered line counts instead of counting the block: never off by one."""
     chosen = select(candidates, 10**6, TokenCounter(model), template)
-    assert len(chosen.items) == len(candidates)
+    assert len(chosen.items) == len({words(c.content) for c in candidates})
     assert chosen.tokens == len(get_encoding(encoding).encode(chosen.block, disallowed_special=()))
 
 
@@ -364,6 +377,35 @@ def test_the_configured_budget_is_filled_but_not_exceeded(
     assert memory_gateway.config.context.budget_tokens == 1000
     assert 1000 - unused_at_most(block) < used <= 1000
     assert 10 < items < 40
+
+
+def test_a_note_repeated_on_other_days_is_injected_once(
+    memory_gateway: RunningGateway, api: MemoryClient
+) -> None:
+    user = f"repeats-{uuid.uuid4().hex[:8]}"
+    filler = [
+        "Anyway, what else is new?",
+        "anyway -- what ELSE is new",
+        "Anyway, what else is new?",
+    ]
+    api.add_many(
+        user,
+        [
+            {"content": text, "created_at": f"2024-0{month}-10T12:00:00Z"}
+            for month, text in enumerate(filler, start=1)
+        ]
+        + [{"content": "Bought a new bike, a blue Brompton, in April."}],
+    )
+    question = [{"role": "user", "content": "What is new with my bike?"}]
+    block, used, items = injected(memory_gateway, user, question)
+    notes = [line for line in block.split("\n") if line.startswith("- ")]
+    assert "- Bought a new bike, a blue Brompton, in April." in notes
+    # One of the three copies, whichever ranked first; its room is free for other notes.
+    assert sum("what else is new" in note.lower() for note in notes) == 1
+    assert (items, len(notes)) == (2, 2)
+    assert used == cl100k(block) <= 1000
+    metrics = api.http.get("/metrics").text
+    assert re.search(r'gateway_context_items_dropped_total\{reason="repeated"\} [1-9]', metrics)
 
 
 def test_the_header_budget_is_honoured_and_capped(
