@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
@@ -132,12 +132,18 @@ def select(
 
 
 def select_ranked(
-    ranked: Iterable[Candidate], offered: int, budget: int, counter: TokenCounter, template: str
+    ranked: Iterable[Candidate],
+    offered: int,
+    budget: int,
+    counter: TokenCounter,
+    template: str,
+    limits: Mapping[str, int] | None = None,
 ) -> Selection:
     """``select`` for ``offered`` candidates already in ``rank_order``, read only as far as the
     choice needs: a request ranks ~200 hits but a 1,000-token budget is settled after ~90, so
-    the rest need never be built."""
-    chosen, repeated = _choose(ranked, budget, counter, template)
+    the rest need never be built. ``limits`` caps the tokens a category's lines (heading
+    included) may take, whatever its priority."""
+    chosen, repeated = _choose(ranked, budget, counter, template, limits or {})
     lines = _lines(chosen)
     tokens = _block_tokens(lines, template, counter)
     while chosen and tokens > budget:
@@ -161,14 +167,20 @@ def rank_order(priorities: Sequence[int], relevances: Sequence[float]) -> list[i
 
 
 def _choose(
-    ranked: Iterable[Candidate], budget: int, counter: TokenCounter, template: str
+    ranked: Iterable[Candidate],
+    budget: int,
+    counter: TokenCounter,
+    template: str,
+    limits: Mapping[str, int],
 ) -> tuple[list[_Chosen], int]:
-    """Greedily, by rank, the candidates whose lines (and new headings) still fit and whose
-    words no chosen one has said already; and how many were passed over as repeats."""
+    """Greedily, by rank, the candidates whose lines (and new headings) still fit, within their
+    category's limit, and whose words no chosen one has said already; and how many were passed
+    over as repeats."""
     chosen: list[_Chosen] = []
     headings: set[_HeadingKey] = set()
     said: set[str] = set()
     repeated = 0
+    spent = dict.fromkeys(limits, 0)
     used = counter.count_line(template.replace(_SLOT, ""))
     misses = 0
     count_line = counter.count_line
@@ -185,9 +197,14 @@ def _choose(
         new = _new_headings(item, headings)
         for _, text in new:
             cost += count_line(text + "\n")
-        if used + cost > budget:
+        limited = item.category in spent
+        if used + cost > budget or (
+            limited and spent[item.category] + cost > limits[item.category]
+        ):
             misses += 1
             continue
+        if limited:
+            spent[item.category] += cost
         chosen.append((item, line))
         said.add(words)
         for key, _ in new:

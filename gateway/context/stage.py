@@ -19,7 +19,7 @@ from gateway.context.budget import (
 )
 from gateway.context.injection import inject
 from gateway.context.organization import tenant_items
-from gateway.context.profile import UPCOMING, Personalization, applied
+from gateway.context.profile import PROFILE, UPCOMING, Personalization, applied
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
@@ -154,7 +154,10 @@ class MemoryContext:
         ranked = (
             tenant[i] if i < offset else _candidate(hits[i - offset], priorities[i]) for i in order
         )
-        return select_ranked(ranked, len(order), budget, counter, self._settings.template)
+        # The profile is ranked above every memory whatever the question: its share of the
+        # budget is capped so that it cannot crowd out the memories the question needs.
+        limits = {PROFILE: int(budget * self._settings.profile_share)}
+        return select_ranked(ranked, len(order), budget, counter, self._settings.template, limits)
 
     def _report(
         self,

@@ -21,6 +21,7 @@ from gateway.context.budget import (
     request_budget,
     requested_budget,
     select,
+    select_ranked,
 )
 from gateway.errors import InvalidRequest
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
@@ -266,6 +267,21 @@ def test_a_conversation_is_counted_exactly_turn_after_turn() -> None:
         messages = [{"role": "user", "content": text} for text in turns[:turn]]
         whole = counter.count("\n".join(turns[:turn])) + 4 * turn
         assert asyncio.run(prompt_tokens(messages, counter)) == whole
+
+
+def test_a_category_limit_caps_its_lines_whatever_their_priority() -> None:
+    counter = TokenCounter("gpt-4o")
+    long_note = Candidate("Always answer in the user's words " * 8, "profile", 100, 1.0)
+    short_note = Candidate("Use a formal tone.", "profile", 100, 0.9)
+    facts = [Candidate(f"Ships pallet {i} to Porto.", "fact", 1, 0.5) for i in range(5)]
+    offered = [long_note, short_note, *facts]
+    capped = select_ranked(offered, len(offered), 200, counter, "{memories}", {"profile": 20})
+    # The long line is passed over for the short one; the cap leaves the facts their room.
+    assert capped.items == (short_note, *facts)
+    assert capped.block.split("\n")[:2] == ["## profile", "- Use a formal tone."]
+    assert capped.tokens == counter.count(capped.block) <= 200
+    free = select_ranked(offered, len(offered), 200, counter, "{memories}")
+    assert free.items[:2] == (long_note, short_note)
 
 
 def test_select_with_nothing_to_choose() -> None:
