@@ -70,8 +70,23 @@ class Selection:
 
 #: A chosen candidate with its line in the block, rendered once.
 _Chosen = tuple[Candidate, str]
-#: What a heading is for: a category, or a date within a category.
-_HeadingKey = str | tuple[str, date]
+#: What a heading is for: a category, or a year or a date within a category.
+_HeadingKey = str | tuple[str, int] | tuple[str, date]
+#: English month names whatever the locale: the block's own words are English.
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def neutralize(text: str) -> str:
@@ -92,8 +107,14 @@ def heading(category: str) -> str:
     return f"## {category}"
 
 
+def year_heading(year: int) -> str:
+    return f"### {year:04d}"
+
+
 def date_heading(dated: date) -> str:
-    return f"### {dated.isoformat()}"
+    # "18 March" under its year's heading: 5 tokens in either encoding, against 9 for the
+    # ISO date; a block at 1,000 tokens carries ~15 of them.
+    return f"#### {dated.day} {_MONTHS[dated.month - 1]}"
 
 
 def _fill(template: str, lines: list[str]) -> str:
@@ -102,8 +123,8 @@ def _fill(template: str, lines: list[str]) -> str:
 
 def _lines(chosen: Sequence[_Chosen]) -> list[str]:
     """The block's lines between the template's head and tail, in reading order: a heading per
-    category in priority order, and within it a heading per date, oldest first, so each date is
-    written once however many notes share it."""
+    category in priority order, and within it a heading per year and per day, oldest first, so
+    each is written once however many notes share it."""
     lines: list[str] = []
     category: str | None = None
     dated: date | None = None
@@ -112,6 +133,8 @@ def _lines(chosen: Sequence[_Chosen]) -> list[str]:
             lines.append(heading(item.category))
             category, dated = item.category, None
         if item.dated is not None and item.dated != dated:
+            if dated is None or item.dated.year != dated.year:
+                lines.append(year_heading(item.dated.year))
             lines.append(date_heading(item.dated))
             dated = item.dated
         lines.append(line)
@@ -226,6 +249,9 @@ def _new_headings(item: Candidate, seen: set[_HeadingKey]) -> list[tuple[_Headin
     if item.category not in seen:
         new.append((item.category, heading(item.category)))
     if item.dated is not None:
+        year = (item.category, item.dated.year)
+        if year not in seen:
+            new.append((year, year_heading(item.dated.year)))
         key = (item.category, item.dated)
         if key not in seen:
             new.append((key, date_heading(item.dated)))

@@ -90,20 +90,27 @@ def line(item: Candidate) -> str:
     return "- " + inert(item.content)
 
 
+def day(when: date) -> str:
+    return f"#### {when.day} {when.strftime('%B')}"
+
+
 def headings_over(item: Candidate) -> list[str]:
-    """The headings an item sits under: its category's, then its date's if it has one."""
-    dated = [f"### {item.dated.isoformat()}"] if item.dated else []
+    """The headings an item sits under: its category's, then its year's and day's if dated."""
+    dated = [f"### {item.dated.year:04d}", day(item.dated)] if item.dated else []
     return [f"## {item.category}", *dated]
 
 
 def expected_headings(items: tuple[Candidate, ...]) -> list[str]:
-    """Categories by priority, each written once; within one, each date once, oldest first."""
+    """Categories by priority, each written once; within one, each year and each day once,
+    oldest first."""
     ordered = sorted(items, key=lambda c: (-c.priority, c.category, c.dated or date.min))
     out: list[str] = []
     for category in dict.fromkeys(c.category for c in ordered):
         out.append(f"## {category}")
         dates = dict.fromkeys(c.dated for c in ordered if c.category == category and c.dated)
-        out += [f"### {d.isoformat()}" for d in dates]
+        for year in dict.fromkeys(d.year for d in dates):
+            out.append(f"### {year:04d}")
+            out += [day(d) for d in dates if d.year == year]
     return out
 
 
