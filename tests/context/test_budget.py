@@ -176,8 +176,8 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
 
 
 def words(text: str) -> str:
-    """What a note says, for telling repeats: its words, case and punctuation aside."""
-    return " ".join(re.findall(r"\w+", text.casefold())) or text
+    """What a note says, for telling repeats: its line in the block, case aside."""
+    return ("- " + inert(text)).casefold()
 
 
 def _order(item: Candidate) -> tuple[int, float]:
@@ -408,7 +408,7 @@ def test_a_note_repeated_on_other_days_is_injected_once(
     user = f"repeats-{uuid.uuid4().hex[:8]}"
     filler = [
         "Anyway, what else is new?",
-        "anyway -- what ELSE is new",
+        "ANYWAY,  what else\tis new?",
         "Anyway, what else is new?",
     ]
     api.add_many(
