@@ -289,6 +289,10 @@ class ContextConfig(_Section):
     #: A memory due within this many days (``metadata.due_at``, or a date in its text) is
     #: injected in an ``upcoming`` section; 0 turns the section off.
     upcoming_days: int = Field(14, ge=0, le=366)
+    #: The most of a request's budget the ``## profile`` section (the user's profile and its
+    #: summary) may take. It is placed before every memory whatever the question, so a larger
+    #: share leaves fewer tokens for the memories that answer it.
+    profile_share: float = Field(0.1, ge=0.0, le=1.0)
 
     @field_validator("template")
     @classmethod

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final, TypeVar
 
 from gateway.config import GatewayConfig
@@ -81,12 +82,19 @@ class Personalization:
     def _fresh(self, profile: Profile) -> Profile:
         return profile.fresh(time.time(), self._settings.stale_after_days * 86400)
 
-    async def items(self, scope: Scope, profile: Profile | None) -> tuple[Candidate, ...]:
-        """The profile's directives, then the upcoming memories, as candidates."""
+    async def items(
+        self, scope: Scope, profile: Profile | None, fits: Callable[[Sequence[str]], bool]
+    ) -> tuple[Candidate, ...]:
+        """The profile's directives, then the upcoming memories, as candidates. ``fits`` says
+        whether directives fit the room the profile section has."""
         items: list[Candidate] = []
         if profile is not None:
             organization = self._organizations.get(scope.tenant, Organization())
             lines = directives(profile, organization, self._settings)
+            if profile.summary is not None and not fits(lines):
+                # Without the summary, the lines that introduce it would frame nothing: the
+                # section says only what is known of the user, if anything.
+                lines = directives(replace(profile, summary=None), organization, self._settings)
             items += [self._item(PROFILE, line, rank) for rank, line in enumerate(lines)]
         if self._upcoming_days:
             index = await self._cached(scope)

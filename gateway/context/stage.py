@@ -7,7 +7,7 @@ user, or ``X-Memory: off``, the messages are untouched.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from gateway.config import GatewayConfig
 from gateway.context.budget import (
@@ -19,10 +19,11 @@ from gateway.context.budget import (
 )
 from gateway.context.injection import inject
 from gateway.context.organization import tenant_items
-from gateway.context.profile import UPCOMING, Personalization, applied
+from gateway.context.profile import PROFILE, UPCOMING, Personalization, applied
 from gateway.context.query import build_query
 from gateway.context.retrieval import Retrieved, Retriever
 from gateway.observability import Metrics
+from gateway.profile.model import Profile
 from gateway.store.index import Hit
 from gateway.store.records import Scope
 from gateway.tokens import TokenCounter
@@ -33,6 +34,7 @@ _NO_USER = Prepared(headers={"x-memory-status": "no-user"})
 _OFF = Prepared(headers={"x-memory-status": "off"})
 #: The holdout's "retrieval": none of the user's memories (the tenant's context still applies).
 _HELD_OUT = Retrieved([], "empty", 0.0)
+_NOTHING = Selection("", (), 0, 0, 0)
 
 
 class MemoryContext:
@@ -75,13 +77,11 @@ class MemoryContext:
             retrieved, profile = await personalization.alongside(
                 scope, self._retrieve(identity, chat)
             )
-        extra = await personalization.items(scope, profile) if personalization else ()
         assembled = time.perf_counter()
-        selection = await self._select(identity, chat, route, retrieved, extra)
+        selection = await self._select(identity, chat, route, retrieved, personalization, profile)
         if personalization is not None and selection.dropped:
             await personalization.overflowed(scope, profile)
-        if extra:
-            self._metrics.upcoming_injected(sum(i.category == UPCOMING for i in selection.items))
+        self._metrics.upcoming_injected(sum(i.category == UPCOMING for i in selection.items))
         messages = inject(chat.messages, selection.block)
         self._report(route, None if held_out else retrieved, selection, started, assembled)
         headers = _headers(retrieved, selection)
@@ -111,8 +111,9 @@ class MemoryContext:
             retrieved, profile = await personalization.alongside(
                 scope, self._retrieve(identity, chat)
             )
-        extra = await personalization.items(scope, profile) if personalization else ()
-        return retrieved, await self._select(identity, chat, route, retrieved, extra)
+        return retrieved, await self._select(
+            identity, chat, route, retrieved, personalization, profile
+        )
 
     async def _retrieve(self, identity: Identity, chat: ChatRequest) -> Retrieved:
         assert identity.user is not None
@@ -128,20 +129,28 @@ class MemoryContext:
         chat: ChatRequest,
         route: Route,
         retrieved: Retrieved,
-        extra: tuple[Candidate, ...] = (),
+        personalization: Personalization | None = None,
+        profile: Profile | None = None,
     ) -> Selection:
-        tenant = self._tenant_items.get(identity.tenant, ()) + extra
+        tenant = self._tenant_items.get(identity.tenant, ())
         hits = retrieved.hits
-        if extra:
-            shown = {item.memory_id for item in extra if item.memory_id}
-            if shown:
-                hits = [hit for hit in hits if hit.memory.id not in shown]
-        if not tenant and not hits:
-            return Selection("", (), 0, 0, 0)
+        if not tenant and not hits and personalization is None:
+            return _NOTHING
         counter = TokenCounter(route.upstream_model)
         budget = await request_budget(
             identity.budget_override, chat, route.context_window, counter, self._settings
         )
+        room = int(budget * self._settings.profile_share)
+        if personalization is not None:
+            assert identity.user is not None
+            scope = Scope(identity.tenant, identity.user)
+            extra = await personalization.items(scope, profile, _within(room, counter))
+            tenant += extra
+            shown = {item.memory_id for item in extra if item.memory_id}
+            if shown:
+                hits = [hit for hit in hits if hit.memory.id not in shown]
+        if not tenant and not hits:
+            return _NOTHING
         # Ranked on their numbers alone; a hit becomes a Candidate only when the choice reaches
         # it, which for most of ~200 hits it never does.
         known = self._priorities
@@ -154,7 +163,10 @@ class MemoryContext:
         ranked = (
             tenant[i] if i < offset else _candidate(hits[i - offset], priorities[i]) for i in order
         )
-        return select_ranked(ranked, len(order), budget, counter, self._settings.template)
+        # The profile is ranked above every memory whatever the question: its share of the
+        # budget is capped so that it cannot crowd out the memories the question needs.
+        limits = {PROFILE: room}
+        return select_ranked(ranked, len(order), budget, counter, self._settings.template, limits)
 
     def _report(
         self,
@@ -175,6 +187,8 @@ class MemoryContext:
         metrics.overhead("retrieval", assembled - started)
         metrics.overhead("assembly", time.perf_counter() - assembled)
         dropped = {"budget": selection.dropped}
+        if selection.repeated:
+            dropped["repeated"] = selection.repeated
         if retrieved is not None and retrieved.expired:
             dropped["expired"] = retrieved.expired
         metrics.context(selection.tokens, selection.budget, dropped)
@@ -210,3 +224,12 @@ def _candidate(hit: Hit, priority: int) -> Candidate:
     return Candidate(
         memory.content, memory.category, priority, hit.score, memory.created_at.date(), memory.id
     )
+
+
+def _within(room: int, counter: TokenCounter) -> Callable[[Sequence[str]], bool]:
+    """Whether a section of these lines, heading included, takes at most ``room`` tokens."""
+
+    def fits(lines: Sequence[str]) -> bool:
+        return sum(counter.count_line(f"- {line}\n") for line in lines) + 4 <= room
+
+    return fits

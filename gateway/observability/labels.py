@@ -24,7 +24,7 @@ UPSTREAM_ERROR_KINDS = frozenset(
 )
 OVERHEAD_STAGES = frozenset({"auth", "parse", "retrieval", "assembly", "forwarding_setup", "total"})
 RETRIEVAL_OUTCOMES = frozenset({"hit", "empty", "lexical", "timeout", "error", "skipped"})
-DROP_REASONS = frozenset({"budget", "min_score", "superseded", "expired"})
+DROP_REASONS = frozenset({"budget", "repeated", "min_score", "superseded", "expired"})
 TOKEN_KINDS = frozenset({"prompt", "completion", "context"})
 EXTRACTION_OUTCOMES = frozenset({"done", "failed", "invalid_json", "dropped", "retried"})
 #: How a config reload ended (``gateway.reload``).

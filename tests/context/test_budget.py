@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -20,6 +21,7 @@ from gateway.context.budget import (
     request_budget,
     requested_budget,
     select,
+    select_ranked,
 )
 from gateway.errors import InvalidRequest
 from gateway.tokens import TokenCounter, encoding_name, get_encoding
@@ -88,20 +90,27 @@ def line(item: Candidate) -> str:
     return "- " + inert(item.content)
 
 
+def day(when: date) -> str:
+    return f"#### {when.day} {when.strftime('%B')}"
+
+
 def headings_over(item: Candidate) -> list[str]:
-    """The headings an item sits under: its category's, then its date's if it has one."""
-    dated = [f"### {item.dated.isoformat()}"] if item.dated else []
+    """The headings an item sits under: its category's, then its year's and day's if dated."""
+    dated = [f"### {item.dated.year:04d}", day(item.dated)] if item.dated else []
     return [f"## {item.category}", *dated]
 
 
 def expected_headings(items: tuple[Candidate, ...]) -> list[str]:
-    """Categories by priority, each written once; within one, each date once, oldest first."""
+    """Categories by priority, each written once; within one, each year and each day once,
+    oldest first."""
     ordered = sorted(items, key=lambda c: (-c.priority, c.category, c.dated or date.min))
     out: list[str] = []
     for category in dict.fromkeys(c.category for c in ordered):
         out.append(f"## {category}")
         dates = dict.fromkeys(c.dated for c in ordered if c.category == category and c.dated)
-        out += [f"### {d.isoformat()}" for d in dates]
+        for year in dict.fromkeys(d.year for d in dates):
+            out.append(f"### {year:04d}")
+            out += [day(d) for d in dates if d.year == year]
     return out
 
 
@@ -128,7 +137,9 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
     # Never over budget, counted again from scratch with tiktoken.
     assert chosen.tokens == count(chosen.block) <= budget
     assert chosen.budget == budget
-    assert chosen.dropped == len(candidates) - len(chosen.items)
+    assert chosen.dropped + chosen.repeated == len(candidates) - len(chosen.items)
+    # No two notes in the block say the same words.
+    assert len({words(c.content) for c in chosen.items}) == len(chosen.items)
     if not chosen.items:
         assert chosen.block == ""
         return
@@ -141,22 +152,32 @@ def test_select_never_exceeds_the_budget_and_keeps_priority(
     remaining = list(candidates)
     for item in chosen.items:
         remaining.remove(item)  # the chosen are candidates, each used once
+    said = {words(c.content) for c in chosen.items}
+    assert sum(words(c.content) in said for c in remaining) >= chosen.repeated
     # Priority, then relevance: an item is only ever passed over for a later one that is
-    # cheaper than it was at its own turn (so it could not have fitted).
+    # cheaper than it was at its own turn (so it could not have fitted), or for saying what a
+    # chosen one says.
     rank = {id(c): i for i, c in enumerate(sorted(candidates, key=_order))}
     for skipped in remaining:
+        if words(skipped.content) in said:
+            continue
         at_most = sum(count("\n" + x) for x in [line(skipped), *headings_over(skipped)])
         for taken in chosen.items:
             if rank[id(skipped)] < rank[id(taken)]:
                 assert at_most > count("\n" + line(taken)), (skipped, taken)
-    # When everything fits by every count, everything is taken.
+    # When everything fits by every count, everything is taken, once.
     costs = sum(count("\n" + line(c)) for c in candidates)
     # A date is written once per category it appears in, so headings are told apart by both.
     written = {(c.category, h) for c in candidates for h in headings_over(c)}
     costs += sum(count("\n" + h) for _, h in written)
     everything = select(candidates, 10**6, counter, template).block
     if count(template.replace("{memories}", "")) + costs <= budget and count(everything) <= budget:
-        assert len(chosen.items) == len(candidates)
+        assert len(chosen.items) == len({words(c.content) for c in candidates})
+
+
+def words(text: str) -> str:
+    """What a note says, for telling repeats: its line in the block, case aside."""
+    return ("- " + inert(text)).casefold()
 
 
 def _order(item: Candidate) -> tuple[int, float]:
@@ -204,7 +225,7 @@ def test_the_reported_tokens_are_the_blocks_exact_count(
 ) -> None:
     """select adds up remembered line counts instead of counting the block: never off by one."""
     chosen = select(candidates, 10**6, TokenCounter(model), template)
-    assert len(chosen.items) == len(candidates)
+    assert len(chosen.items) == len({words(c.content) for c in candidates})
     assert chosen.tokens == len(get_encoding(encoding).encode(chosen.block, disallowed_special=()))
 
 
@@ -253,6 +274,21 @@ def test_a_conversation_is_counted_exactly_turn_after_turn() -> None:
         messages = [{"role": "user", "content": text} for text in turns[:turn]]
         whole = counter.count("\n".join(turns[:turn])) + 4 * turn
         assert asyncio.run(prompt_tokens(messages, counter)) == whole
+
+
+def test_a_category_limit_caps_its_lines_whatever_their_priority() -> None:
+    counter = TokenCounter("gpt-4o")
+    long_note = Candidate("Always answer in the user's words " * 8, "profile", 100, 1.0)
+    short_note = Candidate("Use a formal tone.", "profile", 100, 0.9)
+    facts = [Candidate(f"Ships pallet {i} to Porto.", "fact", 1, 0.5) for i in range(5)]
+    offered = [long_note, short_note, *facts]
+    capped = select_ranked(offered, len(offered), 200, counter, "{memories}", {"profile": 20})
+    # The long line is passed over for the short one; the cap leaves the facts their room.
+    assert capped.items == (short_note, *facts)
+    assert capped.block.split("\n")[:2] == ["## profile", "- Use a formal tone."]
+    assert capped.tokens == counter.count(capped.block) <= 200
+    free = select_ranked(offered, len(offered), 200, counter, "{memories}")
+    assert free.items[:2] == (long_note, short_note)
 
 
 def test_select_with_nothing_to_choose() -> None:
@@ -364,6 +400,35 @@ def test_the_configured_budget_is_filled_but_not_exceeded(
     assert memory_gateway.config.context.budget_tokens == 1000
     assert 1000 - unused_at_most(block) < used <= 1000
     assert 10 < items < 40
+
+
+def test_a_note_repeated_on_other_days_is_injected_once(
+    memory_gateway: RunningGateway, api: MemoryClient
+) -> None:
+    user = f"repeats-{uuid.uuid4().hex[:8]}"
+    filler = [
+        "Anyway, what else is new?",
+        "ANYWAY,  what else\tis new?",
+        "Anyway, what else is new?",
+    ]
+    api.add_many(
+        user,
+        [
+            {"content": text, "created_at": f"2024-0{month}-10T12:00:00Z"}
+            for month, text in enumerate(filler, start=1)
+        ]
+        + [{"content": "Bought a new bike, a blue Brompton, in April."}],
+    )
+    question = [{"role": "user", "content": "What is new with my bike?"}]
+    block, used, items = injected(memory_gateway, user, question)
+    notes = [line for line in block.split("\n") if line.startswith("- ")]
+    assert "- Bought a new bike, a blue Brompton, in April." in notes
+    # One of the three copies, whichever ranked first; its room is free for other notes.
+    assert sum("what else is new" in note.lower() for note in notes) == 1
+    assert (items, len(notes)) == (2, 2)
+    assert used == cl100k(block) <= 1000
+    metrics = api.http.get("/metrics").text
+    assert re.search(r'gateway_context_items_dropped_total\{reason="repeated"\} [1-9]', metrics)
 
 
 def test_the_header_budget_is_honoured_and_capped(

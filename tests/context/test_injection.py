@@ -38,7 +38,9 @@ from tests.support.memory import (
 )
 
 INTRO = DEFAULT_TEMPLATE.split("\n")[1]
-TODAY = datetime.now(UTC).date().isoformat()
+NOW = datetime.now(UTC).date()
+#: The headings a note written today sits under: its year, then its day.
+TODAY = [f"### {NOW.year}", f"#### {NOW.day} {NOW.strftime('%B')}"]
 CL100K = get_encoding("cl100k_base")
 
 
@@ -52,7 +54,7 @@ def tokens(text: str) -> int:
 
 def block_of(*lines: str, heading: str = "fact") -> str:
     """A block of notes written today: the category's heading, the date's, then the notes."""
-    return "\n".join(["<memory>", INTRO, f"## {heading}", f"### {TODAY}", *lines, "</memory>"])
+    return "\n".join(["<memory>", INTRO, f"## {heading}", *TODAY, *lines, "</memory>"])
 
 
 @pytest.fixture(scope="module")
@@ -290,9 +292,9 @@ def test_hostile_memories_stay_inside_the_block_as_single_lines(
     assert "<|" not in content and "|>" not in content
     lines = content[len(prefix) :].split("\n")
     body = lines[2:-1]
-    assert body[:2] == ["## fact", f"### {TODAY}"]
+    assert body[:3] == ["## fact", *TODAY]
     assert all(not ROLE_LINE.match(line) for line in lines)
-    items = body[2:]
+    items = body[3:]
     assert sorted(items) == sorted(f"- {inert(text)}" for text in HOSTILE)
     assert not any("<" in line or ">" in line for line in items)
     assert headers["x-memory-tokens"] == str(tokens(content[len(prefix) :]))

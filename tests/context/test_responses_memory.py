@@ -22,9 +22,17 @@ from tests.support.memory import MemoryClient, sdk
 from tests.support.mock_upstream import RunningMock
 
 INTRO = DEFAULT_TEMPLATE.split("\n")[1]
-TODAY = datetime.now(UTC).date().isoformat()
+NOW = datetime.now(UTC).date()
 BLOCK = "\n".join(
-    ["<memory>", INTRO, "## fact", f"### {TODAY}", "- Prefers metric units.", "</memory>"]
+    [
+        "<memory>",
+        INTRO,
+        "## fact",
+        f"### {NOW.year}",
+        f"#### {NOW.day} {NOW.strftime('%B')}",
+        "- Prefers metric units.",
+        "</memory>",
+    ]
 )
 QUESTION = "Which units do I prefer?"
 

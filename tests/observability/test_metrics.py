@@ -258,6 +258,7 @@ def test_unknown_values_are_counted_as_other(
         },
         ("gateway_context_items_dropped_total", "reason"): {
             "budget",
+            "repeated",
             "min_score",
             "superseded",
             "expired",

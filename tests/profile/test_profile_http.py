@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from gateway.config import GatewayConfig
+from gateway.tokens import TokenCounter
 from tests.learning.helpers import (
     USER,
     counter,
@@ -255,3 +256,23 @@ def test_in_facts_mode_style_facts_feed_the_profile_not_the_memories(tmp_path: P
             brevity = profile(running, USER)["fields"]["brevity"]
             assert (brevity["value"], brevity["evidence"]) == ("concise", 3)
             assert [m["content"] for m in memories(running)] == ["User keeps bees in Lisbon."]
+
+
+def test_the_profile_takes_at_most_a_tenth_of_the_budget(gateway: RunningGateway) -> None:
+    user = "long-asks"
+    MemoryClient(gateway).add(user, "Ships pallets to Porto every Tuesday.")
+    asked = "Always mention the tracking number, the carrier and the expected delivery window. "
+    patch(gateway, user, {"instructions": asked * 2, "tone": "formal"})
+    tokens = TokenCounter("echo").count
+    question = "Where do my pallets go?"
+    small = block_of(chat(gateway, user, question, headers={"X-Context-Budget": "400"}))
+    large = block_of(chat(gateway, user, question))
+    assert gateway.config.context.budget_tokens == 1000
+    # The long instruction (~40 tokens) does not fit a tenth of 400 tokens, the short tone line
+    # does; a tenth of 1,000 takes both. The memory comes either way.
+    for block, budget in ((small, 400), (large, 1000)):
+        assert "- Ships pallets to Porto every Tuesday." in block
+        assert "Use a formal, professional tone." in section(block, "profile")
+        assert tokens(section(block, "profile")) <= budget // 10
+    assert "The user asked:" not in small
+    assert "The user asked: Always mention the tracking number" in section(large, "profile")

@@ -22,12 +22,15 @@ from tests.support.memory import MemoryClient
 from tests.support.mock_upstream import mock_provider
 
 MEMORIES = 10_000
+BUDGET_400 = {"X-Context-Budget": "400"}
 BATCH = 1000
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
-    with gateway_in_thread(config(tmp_path)) as running:
+    # A quarter of the budget for the profile: room for a whole summary at 1,000 tokens (the
+    # default tenth keeps it out of budgets under ~1,600).
+    with gateway_in_thread(config(tmp_path, context={"profile_share": 0.25})) as running:
         yield running
 
 
@@ -55,6 +58,12 @@ def test_a_user_with_10000_memories_gets_a_summary_in_the_block(gateway: Running
     assert summary.startswith("Case ")
     block = block_of(chat(gateway, "big", "What happened with my shipment order?"))
     assert "What the user's history adds up to: Case " in section(block, "profile")
+    # Within its share of a smaller budget the summary does not fit, nor do the lines that
+    # introduce it; the memories still come.
+    response = chat(gateway, "big", "What happened with my shipment order?", headers=BUDGET_400)
+    small = block_of(response)
+    assert "- Case " in small and "## profile" not in small
+    assert response.headers["x-memory-profile"] == "none"
     assert counter(scrape(gateway), "gateway_profile_summary_refreshes_total") == 1
     # Erased with the user.
     httpx.delete(f"{gateway.url}/v1/users/big/memories", headers={"Authorization": f"Bearer {KEY}"})
