@@ -15,6 +15,7 @@ nothing without what it answered.
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from gateway.store.records import Memory
 
 Vector = npt.NDArray[np.float32]
 _new_tuple = tuple.__new__
+#: Memories' worth of zero vectors the centroid is averaged with: a user with a handful of
+#: memories keeps nearly raw similarities, where a mean of two would leave only noise.
+CENTROID_PRIOR = 20
 
 
 class Hit(NamedTuple):
@@ -60,6 +64,8 @@ class Ranking:
     parents: npt.NDArray[np.int64] | None
     params: RetrievalConfig
     when: float
+    #: What the user's memories have in common (``UserIndex.centroid``), or None.
+    centroid: Vector | None = None
 
     def hits(self, query_vector: Vector | None) -> list[Hit]:
         """The best memories; without ``query_vector`` (``lexical`` mode), on BM25, recency
@@ -69,15 +75,19 @@ class Ranking:
             return []
         if query_vector is None:
             dense = np.zeros(size, dtype=np.float32)
-        else:
+        elif self.centroid is None or params.mode == "dense":
             dense = self.vectors[:size] @ query_vector
+        else:
+            dense = centered(self.vectors[:size], query_vector, self.centroid)
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
         ceiling = 0.0 if self.lexical is None else self.lexical.ceiling()
         signals = Signals(
             dense, lexical, self.seen[:size], self.evidence[:size], self.parents, ceiling
         )
         scores = score(signals, self.when, params)
-        chosen = top(scores, self.live[:size], params.top_k, params.min_score)
+        # Centered similarity puts half of the memories below zero: 0, the default, sets no floor.
+        floor = params.min_score or -math.inf
+        chosen = top(scores, self.live[:size], params.top_k, floor)
         # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
         # tuple.__new__ skips the named tuple's own __new__, a Python function: 200 hits take
         # 41 us instead of 104.
@@ -124,6 +134,9 @@ class UserIndex:
         self._seen = np.zeros(capacity, dtype=np.float32)
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
+        #: Sum of the vectors of the memories in the index (``centroid``); float64, as writes
+        #: add and subtract for the life of the index.
+        self._sum = np.zeros(self.dimension, dtype=np.float64)
         self._lexical = BM25Index()
         #: Thread (``Memory.thread``) -> places in it, in order; None until a write needs it
         #: (an index restored from a snapshot has its parents already).
@@ -173,6 +186,7 @@ class UserIndex:
         self._records.append(memory)
         self._positions[memory.id] = position
         self._vectors[position] = vector
+        self._sum += vector
         self._seen[position] = memory.seen_at.timestamp()
         self._evidence[position] = memory.evidence
         self._live[position] = memory.status == "active"
@@ -195,6 +209,7 @@ class UserIndex:
         self._parents = None
         self._records[position] = None
         self._live[position] = False
+        self._sum -= self._vectors[position]
         self._lexical.remove(position)
         if len(self._records) > 64 and len(self._positions) < len(self._records) * 2 // 3:
             self._compact()
@@ -236,7 +251,16 @@ class UserIndex:
             parents=self._thread() if size else None,
             params=params,
             when=time.time() if now is None else now,
+            centroid=self.centroid() if size else None,
         )
+
+    def centroid(self) -> Vector:
+        """The mean of the memories' vectors, shrunk towards zero for a user with few: what
+        ranking subtracts so that what every memory shares (the user's name at the start of
+        each, their usual topics) stops counting as a match."""
+        count = len(self._positions)
+        mean: Vector = (self._sum / (count + CENTROID_PRIOR)).astype(np.float32)
+        return mean
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[Memory, float]]:
         """The ``k`` active memories most similar to ``vector``, by cosine similarity."""
@@ -295,6 +319,7 @@ class UserIndex:
         index._records = records
         index._positions = {m.id: p for p, m in enumerate(records) if m is not None}
         index._vectors[:size] = saved.vectors
+        index._sum = saved.vectors[list(index._positions.values())].sum(0, dtype=np.float64)
         live = [m is not None and m.status == "active" for m in records]
         index._live[:size] = live
         index._seen[:size] = [0.0 if m is None else m.seen_at.timestamp() for m in records]
@@ -318,6 +343,25 @@ class UserIndex:
         keep = [(self._records[p], self._vectors[p].copy()) for p in self._positions.values()]
         self._reset(capacity=max(16, len(keep) * 2))
         self.put_many((m, v) for m, v in keep if m is not None)
+
+
+def centered(vectors: npt.NDArray[np.float32], query: Vector, centroid: Vector) -> Vector:
+    """Cosine similarity of each row to ``query``, both taken relative to ``centroid``.
+
+    MiniLM puts every memory of one user close together (each starts with the same speaker, most
+    share a few topics), so raw similarity favours short, generic memories that are close to
+    everything. Measured from the centroid, a memory counts only for what sets it apart. One
+    product with two columns; the rows are unit vectors, so their distances to the centroid
+    follow from it."""
+    both = vectors @ np.stack((query, centroid), axis=1)
+    to_query, to_centroid = both[:, 0], both[:, 1]
+    shared = float(centroid @ centroid)
+    query_side = float(query @ centroid)
+    dot = to_query - to_centroid - query_side + shared
+    row_norm = np.sqrt(np.maximum(1.0 - 2.0 * to_centroid + shared, 1e-12))
+    query_norm = math.sqrt(max(float(query @ query) - 2.0 * query_side + shared, 1e-12))
+    similarity: Vector = (dot / (row_norm * query_norm)).astype(np.float32, copy=False)
+    return similarity
 
 
 A = TypeVar("A", bound=npt.NDArray[Any])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from gateway.config import RetrievalConfig
 from gateway.store.index import UserIndex, Vector, build
@@ -115,4 +116,4 @@ def test_memories_of_one_session_thread_by_turn_whatever_their_created_at() -> N
         hits = searched.search(unit(1, 0, 0, 0), "Porto", threaded)
         scores = {hit.memory.id: hit.score for hit in hits}
         # The reply borrows half the question's relevance; the other session's reply none.
-        assert scores["reply"] == scores["other"] + 0.5 * scores["asked"]
+        assert scores["reply"] == pytest.approx(scores["other"] + 0.5 * scores["asked"])
