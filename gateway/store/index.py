@@ -26,15 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.config import RetrievalConfig
+from gateway.store.basis import SAMPLE, Basis, fit
 from gateway.store.lexical import BM25Index, BM25Query, Postings, terms
 from gateway.store.ranking import Signals, score, top
 from gateway.store.records import Memory
 
 Vector = npt.NDArray[np.float32]
 _new_tuple = tuple.__new__
-#: Memories' worth of zero vectors the centroid is averaged with: a user with a handful of
-#: memories keeps nearly raw similarities, where a mean of two would leave only noise.
-CENTROID_PRIOR = 20
 
 
 class Hit(NamedTuple):
@@ -64,8 +62,10 @@ class Ranking:
     parents: npt.NDArray[np.int64] | None
     params: RetrievalConfig
     when: float
-    #: What the user's memories have in common (``UserIndex.centroid``), or None.
-    centroid: Vector | None = None
+    #: What the user's memories have in common (``gateway.store.basis``), and each
+    #: position's length under it; None for raw similarity.
+    basis: Basis | None = None
+    lengths: npt.NDArray[np.float32] | None = None
 
     def hits(self, query_vector: Vector | None) -> list[Hit]:
         """The best memories; without ``query_vector`` (``lexical`` mode), on BM25, recency
@@ -75,10 +75,10 @@ class Ranking:
             return []
         if query_vector is None:
             dense = np.zeros(size, dtype=np.float32)
-        elif self.centroid is None or params.mode == "dense":
+        elif self.basis is None or self.lengths is None or params.mode == "dense":
             dense = self.vectors[:size] @ query_vector
         else:
-            dense = centered(self.vectors[:size], query_vector, self.centroid)
+            dense = self.basis.similarity(self.vectors[:size], self.lengths[:size], query_vector)
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
         ceiling = 0.0 if self.lexical is None else self.lexical.ceiling()
         signals = Signals(
@@ -134,9 +134,14 @@ class UserIndex:
         self._seen = np.zeros(capacity, dtype=np.float32)
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
-        #: Sum of the vectors of the memories in the index (``centroid``); float64, as writes
-        #: add and subtract for the life of the index.
+        #: Sum of the vectors of the memories in the index (``gateway.store.basis``); float64,
+        #: as writes add and subtract for the life of the index.
         self._sum = np.zeros(self.dimension, dtype=np.float64)
+        self._basis: Basis | None = None
+        #: Each position's length under ``_basis``; replaced, never rewritten, on a refit.
+        self._lengths = np.ones(capacity, dtype=np.float32)
+        #: Writes since ``_basis`` was fitted.
+        self._writes = 0
         self._lexical = BM25Index()
         #: Thread (``Memory.thread``) -> places in it, in order; None until a write needs it
         #: (an index restored from a snapshot has its parents already).
@@ -187,6 +192,9 @@ class UserIndex:
         self._positions[memory.id] = position
         self._vectors[position] = vector
         self._sum += vector
+        self._writes += 1
+        if self._basis is not None:
+            self._lengths[position] = self._basis.lengths(vector[None, :])[0]
         self._seen[position] = memory.seen_at.timestamp()
         self._evidence[position] = memory.evidence
         self._live[position] = memory.status == "active"
@@ -210,6 +218,7 @@ class UserIndex:
         self._records[position] = None
         self._live[position] = False
         self._sum -= self._vectors[position]
+        self._writes += 1
         self._lexical.remove(position)
         if len(self._records) > 64 and len(self._positions) < len(self._records) * 2 // 3:
             self._compact()
@@ -251,16 +260,24 @@ class UserIndex:
             parents=self._thread() if size else None,
             params=params,
             when=time.time() if now is None else now,
-            centroid=self.centroid() if size else None,
+            basis=self._current_basis() if size else None,
+            lengths=self._lengths,
         )
 
-    def centroid(self) -> Vector:
-        """The mean of the memories' vectors, shrunk towards zero for a user with few: what
-        ranking subtracts so that what every memory shares (the user's name at the start of
-        each, their usual topics) stops counting as a match."""
+    def _current_basis(self) -> Basis:
+        """The basis, fitted again once a tenth of the memories have changed since."""
         count = len(self._positions)
-        mean: Vector = (self._sum / (count + CENTROID_PRIOR)).astype(np.float32)
-        return mean
+        if self._basis is None or self._writes > count // 10:
+            present = np.fromiter(self._positions.values(), np.intp, count)
+            present.sort()
+            step = max(1, count // SAMPLE)
+            basis = fit(self._sum, count, self._vectors[present[::step]])
+            size = len(self._records)
+            lengths = np.ones(self._vectors.shape[0], dtype=np.float32)
+            lengths[:size] = basis.lengths(self._vectors[:size])
+            # A ranking running on another thread keeps the arrays it was given.
+            self._basis, self._lengths, self._writes = basis, lengths, 0
+        return self._basis
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[Memory, float]]:
         """The ``k`` active memories most similar to ``vector``, by cosine similarity."""
@@ -320,6 +337,7 @@ class UserIndex:
         index._positions = {m.id: p for p, m in enumerate(records) if m is not None}
         index._vectors[:size] = saved.vectors
         index._sum = saved.vectors[list(index._positions.values())].sum(0, dtype=np.float64)
+        index._basis = None
         live = [m is not None and m.status == "active" for m in records]
         index._live[:size] = live
         index._seen[:size] = [0.0 if m is None else m.seen_at.timestamp() for m in records]
@@ -338,30 +356,12 @@ class UserIndex:
         self._seen = _resized(self._seen, capacity)
         self._evidence = _resized(self._evidence, capacity)
         self._live = _resized(self._live, capacity)
+        self._lengths = _resized(self._lengths, capacity)
 
     def _compact(self) -> None:
         keep = [(self._records[p], self._vectors[p].copy()) for p in self._positions.values()]
         self._reset(capacity=max(16, len(keep) * 2))
         self.put_many((m, v) for m, v in keep if m is not None)
-
-
-def centered(vectors: npt.NDArray[np.float32], query: Vector, centroid: Vector) -> Vector:
-    """Cosine similarity of each row to ``query``, both taken relative to ``centroid``.
-
-    MiniLM puts every memory of one user close together (each starts with the same speaker, most
-    share a few topics), so raw similarity favours short, generic memories that are close to
-    everything. Measured from the centroid, a memory counts only for what sets it apart. One
-    product with two columns; the rows are unit vectors, so their distances to the centroid
-    follow from it."""
-    both = vectors @ np.stack((query, centroid), axis=1)
-    to_query, to_centroid = both[:, 0], both[:, 1]
-    shared = float(centroid @ centroid)
-    query_side = float(query @ centroid)
-    dot = to_query - to_centroid - query_side + shared
-    row_norm = np.sqrt(np.maximum(1.0 - 2.0 * to_centroid + shared, 1e-12))
-    query_norm = math.sqrt(max(float(query @ query) - 2.0 * query_side + shared, 1e-12))
-    similarity: Vector = (dot / (row_norm * query_norm)).astype(np.float32, copy=False)
-    return similarity
 
 
 A = TypeVar("A", bound=npt.NDArray[Any])

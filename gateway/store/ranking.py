@@ -1,6 +1,6 @@
 """How a memory's score is made: dense similarity fused with BM25, weighed by recency.
 
-    dense  = cosine(query - centroid, memory - centroid)   (``gateway.store.index.centered``)
+    dense  = cosine of query and memory, less what all the memories share  (``.basis``)
     fused  = dense + lexical_weight * bm25 / max(best bm25, sum of the query terms' idf)
              (``lexical`` mode: no dense term; ties broken by recency)
     linked = fused + thread_weight * max(0, fused(the memory before it in its thread))
