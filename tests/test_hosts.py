@@ -195,7 +195,8 @@ def test_both_hosts_recover_from_a_chroma_restart_mid_traffic_with_nothing_lost(
         cluster.mock.state.script.append(facts_answer((fact, "fact")))
         host = "ab"[number % 2]
         # Chats never fail for the store's sake: without it they go on without memories.
-        assert chat(cluster.url(host), fact, user="bob").status_code == 200
+        reply = chat(cluster.url(host), fact, user="bob")
+        assert reply.status_code == 200, reply.text
     restart.join(timeout=60)
     for host in ("a", "b"):
         found = wait_until(

@@ -24,6 +24,7 @@ from gateway.profile.render import Organization, directives
 from gateway.profile.store import ProfileStore
 from gateway.profile.summary import SummaryWriter
 from gateway.profile.upcoming import DueSoon, today
+from gateway.store.index import UserIndex
 from gateway.store.records import Scope
 from gateway.store.store import MemoryStore
 
@@ -88,7 +89,7 @@ class Personalization:
             lines = directives(profile, organization, self._settings)
             items += [self._item(PROFILE, line, rank) for rank, line in enumerate(lines)]
         if self._upcoming_days:
-            index = await self._memories.cached(scope)
+            index = await self._cached(scope)
             if index is not None:
                 due = self._due.within(scope.key, index, today(), self._upcoming_days)
                 items += [self._item(UPCOMING, m.content, rank, m.id) for rank, m in enumerate(due)]
@@ -98,9 +99,21 @@ class Personalization:
         """The request had to leave relevant memories out: a summary may be due."""
         if profile is None:
             return
-        index = await self._memories.cached(scope)
+        index = await self._cached(scope)
         if index is not None:
             self._summaries.consider(scope, profile, len(index))
+
+    async def _cached(self, scope: Scope) -> UserIndex | None:
+        """The user's loaded index, or None when the store cannot say whether it is current
+        (another host's writes are checked in the store): these items are extras, and a chat
+        never fails for the store's sake."""
+        try:
+            return await self._memories.cached(scope)
+        except GatewayError as exc:
+            log.warning(
+                "memories unavailable (%s); answering without upcoming ones", type(exc).__name__
+            )
+            return None
 
     def _item(self, category: str, text: str, rank: int, memory_id: str | None = None) -> Candidate:
         # Below the compliance rules (relevance 1.0) at the same priority, in their given order.

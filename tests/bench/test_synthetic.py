@@ -43,9 +43,10 @@ def test_a_saved_store_loads_and_answers_a_search(tmp_path: Path) -> None:
     snapshots.save(scope, build(synthetic.DIMENSION, 0, items), synthetic.STORE_ID)
     index = snapshots.load(scope, 0, synthetic.DIMENSION, synthetic.STORE_ID)
     assert index is not None
-    hits = index.search(items[0][1], "allergic to peanuts", RetrievalConfig(top_k=5))
+    memory, vector = items[0]
+    hits = index.search(vector, memory.content, RetrievalConfig(top_k=5))
     assert len(index) == 200
-    assert hits[0].memory.id == items[0][0].id  # its own vector is the best dense match
+    assert hits[0].memory.id == memory.id  # its own vector and words are the best match
 
 
 def test_soak_traffic_mixes_recurring_and_new_facts() -> None:

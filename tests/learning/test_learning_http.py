@@ -14,6 +14,7 @@ import orjson
 import pytest
 from chromadb.config import Settings
 
+from gateway.store.chroma import USERS_COLLECTION
 from tests.learning.helpers import (
     USER,
     chat,
@@ -195,12 +196,14 @@ def test_personal_data_never_reaches_the_store(tmp_path: Path, scripted: Running
         path=str(tmp_path / "chroma"),
         settings=Settings(anonymized_telemetry=False, allow_reset=False),
     )
-    documents = [
-        document
+    stored = {
+        collection.name: collection.get(include=["documents"])["documents"] or []
         for collection in client.list_collections()
-        for document in collection.get(include=["documents"])["documents"] or []
-    ]
-    assert len(documents) == 4
+    }
+    # The user directory (GET /v1/users) names the user; every other document is a memory.
+    assert stored[USERS_COLLECTION] == [USER]
+    documents = [document for found in stored.values() for document in found]
+    assert len(documents) == 4 + 1
     for secret in secrets:
         assert secret not in export
         assert secret not in seen_by_model

@@ -26,7 +26,16 @@ from tests.support.mock_upstream import RunningMock
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
-ROWS = ["Traffic", "Latency", "Memory", "Context budget", "Extraction", "Personalization", "Errors"]
+ROWS = [
+    "Traffic",
+    "Latency",
+    "Memory",
+    "Context budget",
+    "Extraction",
+    "Personalization",
+    "Errors",
+    "Access",
+]
 
 #: What Grafana would put in place of its variables. Windows span the whole test, so every
 #: increase since the first scrape counts however slowly a loaded machine runs it.

@@ -49,6 +49,8 @@ FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"endpoint", "model", "status_code"}),
     ),
     "gateway_passthrough_duration_seconds": ("histogram", frozenset({"endpoint"})),
+    "gateway_audit_records_total": ("counter", frozenset({"action"})),
+    "gateway_mcp_tool_calls_total": ("counter", frozenset({"tool", "outcome"})),
 }
 
 #: Strings a careless caller might hand over in a label position: none may reach the output.
@@ -92,6 +94,9 @@ def drive(metrics: Metrics) -> None:
     metrics.positive_reaction("memory")
     metrics.passthrough("embeddings", "gpt-4o-mini", 200, 0.05)
     metrics.passthrough("audio/transcriptions", "echo", 400, 0.01)
+    metrics.audit_record("memory.add")
+    metrics.mcp_tool_call("search_memories", "ok")
+    metrics.mcp_tool_call("add_memory", "denied")
     for secret in SECRETS:
         metrics.request_started()
         metrics.request_finished(secret, 200, False, 0.1)
@@ -110,6 +115,8 @@ def drive(metrics: Metrics) -> None:
         metrics.restated_facts(secret, secret)
         metrics.positive_reaction(secret)
         metrics.passthrough(secret, secret, 200, 0.1)
+        metrics.audit_record(secret)
+        metrics.mcp_tool_call(secret, secret)
 
 
 def parse(text: str) -> dict[str, tuple[str, list[Sample]]]:
