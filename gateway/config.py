@@ -207,7 +207,9 @@ class RetrievalConfig(_Section):
     timeout_ms: int = Field(150, ge=1)
     #: Candidates ranked per request; the budget then keeps as many whole ones as fit.
     top_k: int = Field(200, ge=1, le=1000)
-    #: Memories scoring below this are never injected.
+    #: Memories scoring below this are never injected; 0 sets no floor. Similarity is measured
+    #: from the average of the user's memories, so a memory less like the question than that
+    #: average scores below 0.
     min_score: float = Field(0.0, ge=0.0)
     #: Memories lose half their recency weight every this many days; null disables decay.
     half_life_days: float | None = Field(180.0, gt=0)

@@ -15,6 +15,7 @@ nothing without what it answered.
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.config import RetrievalConfig
+from gateway.store.basis import SAMPLE, Basis, fit
 from gateway.store.lexical import BM25Index, BM25Query, Postings, terms
 from gateway.store.ranking import Signals, score, top
 from gateway.store.records import Memory
@@ -60,6 +62,10 @@ class Ranking:
     parents: npt.NDArray[np.int64] | None
     params: RetrievalConfig
     when: float
+    #: What the user's memories have in common (``gateway.store.basis``), and each
+    #: position's length under it; None for raw similarity.
+    basis: Basis | None = None
+    lengths: npt.NDArray[np.float32] | None = None
 
     def hits(self, query_vector: Vector | None) -> list[Hit]:
         """The best memories; without ``query_vector`` (``lexical`` mode), on BM25, recency
@@ -69,15 +75,19 @@ class Ranking:
             return []
         if query_vector is None:
             dense = np.zeros(size, dtype=np.float32)
-        else:
+        elif self.basis is None or self.lengths is None or params.mode == "dense":
             dense = self.vectors[:size] @ query_vector
+        else:
+            dense = self.basis.similarity(self.vectors[:size], self.lengths[:size], query_vector)
         lexical = dense * 0 if self.lexical is None else self.lexical.scores()
         ceiling = 0.0 if self.lexical is None else self.lexical.ceiling()
         signals = Signals(
             dense, lexical, self.seen[:size], self.evidence[:size], self.parents, ceiling
         )
         scores = score(signals, self.when, params)
-        chosen = top(scores, self.live[:size], params.top_k, params.min_score)
+        # Centered similarity puts half of the memories below zero: 0, the default, sets no floor.
+        floor = params.min_score or -math.inf
+        chosen = top(scores, self.live[:size], params.top_k, floor)
         # Python floats for all the chosen at once; numpy scalars one by one cost ~4x more.
         # tuple.__new__ skips the named tuple's own __new__, a Python function: 200 hits take
         # 41 us instead of 104.
@@ -124,6 +134,14 @@ class UserIndex:
         self._seen = np.zeros(capacity, dtype=np.float32)
         self._evidence = np.zeros(capacity, dtype=np.float32)
         self._live = np.zeros(capacity, dtype=np.bool_)
+        #: Sum of the vectors of the memories in the index (``gateway.store.basis``); float64,
+        #: as writes add and subtract for the life of the index.
+        self._sum = np.zeros(self.dimension, dtype=np.float64)
+        self._basis: Basis | None = None
+        #: Each position's length under ``_basis``; replaced, never rewritten, on a refit.
+        self._lengths = np.ones(capacity, dtype=np.float32)
+        #: Writes since ``_basis`` was fitted.
+        self._writes = 0
         self._lexical = BM25Index()
         #: Thread (``Memory.thread``) -> places in it, in order; None until a write needs it
         #: (an index restored from a snapshot has its parents already).
@@ -173,6 +191,10 @@ class UserIndex:
         self._records.append(memory)
         self._positions[memory.id] = position
         self._vectors[position] = vector
+        self._sum += vector
+        self._writes += 1
+        if self._basis is not None:
+            self._lengths[position] = self._basis.lengths(vector[None, :])[0]
         self._seen[position] = memory.seen_at.timestamp()
         self._evidence[position] = memory.evidence
         self._live[position] = memory.status == "active"
@@ -195,6 +217,8 @@ class UserIndex:
         self._parents = None
         self._records[position] = None
         self._live[position] = False
+        self._sum -= self._vectors[position]
+        self._writes += 1
         self._lexical.remove(position)
         if len(self._records) > 64 and len(self._positions) < len(self._records) * 2 // 3:
             self._compact()
@@ -236,7 +260,24 @@ class UserIndex:
             parents=self._thread() if size else None,
             params=params,
             when=time.time() if now is None else now,
+            basis=self._current_basis() if size else None,
+            lengths=self._lengths,
         )
+
+    def _current_basis(self) -> Basis:
+        """The basis, fitted again once a tenth of the memories have changed since."""
+        count = len(self._positions)
+        if self._basis is None or self._writes > count // 10:
+            present = np.fromiter(self._positions.values(), np.intp, count)
+            present.sort()
+            step = max(1, count // SAMPLE)
+            basis = fit(self._sum, count, self._vectors[present[::step]])
+            size = len(self._records)
+            lengths = np.ones(self._vectors.shape[0], dtype=np.float32)
+            lengths[:size] = basis.lengths(self._vectors[:size])
+            # A ranking running on another thread keeps the arrays it was given.
+            self._basis, self._lengths, self._writes = basis, lengths, 0
+        return self._basis
 
     def nearest(self, vector: Vector, k: int) -> list[tuple[Memory, float]]:
         """The ``k`` active memories most similar to ``vector``, by cosine similarity."""
@@ -295,6 +336,8 @@ class UserIndex:
         index._records = records
         index._positions = {m.id: p for p, m in enumerate(records) if m is not None}
         index._vectors[:size] = saved.vectors
+        index._sum = saved.vectors[list(index._positions.values())].sum(0, dtype=np.float64)
+        index._basis = None
         live = [m is not None and m.status == "active" for m in records]
         index._live[:size] = live
         index._seen[:size] = [0.0 if m is None else m.seen_at.timestamp() for m in records]
@@ -313,6 +356,7 @@ class UserIndex:
         self._seen = _resized(self._seen, capacity)
         self._evidence = _resized(self._evidence, capacity)
         self._live = _resized(self._live, capacity)
+        self._lengths = _resized(self._lengths, capacity)
 
     def _compact(self) -> None:
         keep = [(self._records[p], self._vectors[p].copy()) for p in self._positions.values()]

@@ -1,8 +1,9 @@
 """How a memory's score is made: dense similarity fused with BM25, weighed by recency.
 
+    dense  = cosine of query and memory, less what all the memories share  (``.basis``)
     fused  = dense + lexical_weight * bm25 / max(best bm25, sum of the query terms' idf)
              (``lexical`` mode: no dense term; ties broken by recency)
-    linked = fused + thread_weight * fused(the memory before it in its thread)
+    linked = fused + thread_weight * max(0, fused(the memory before it in its thread))
     weight = floor + (1 - floor) * 0.5 ** (days since last seen / half_life_days)
     score  = linked * weight + evidence_weight * log2(evidence)
 
@@ -72,7 +73,9 @@ def recency(seen_at: Floats, now: float, params: RetrievalConfig) -> Floats | fl
 def linked(fused: Floats, parents: npt.NDArray[np.int64], params: RetrievalConfig) -> Floats:
     if params.mode == "dense" or params.thread_weight == 0.0:
         return fused
-    borrowed = np.where(parents >= 0, fused[np.maximum(parents, 0)], 0.0)
+    # Only relevance is borrowed: a question less relevant than the average memory (a negative
+    # centered similarity) does not push its answer down.
+    borrowed = np.where(parents >= 0, np.maximum(fused[np.maximum(parents, 0)], 0.0), 0.0)
     return (fused + params.thread_weight * borrowed).astype(np.float32, copy=False)
 
 

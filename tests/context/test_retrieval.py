@@ -280,3 +280,60 @@ async def test_a_late_query_vector_falls_back_to_lexical_ranking(
         retriever.close()
         late.close()
         await store.close()
+
+
+# Small talk of one user: short, all starting with their name, close to any question about them.
+CHATTER = [
+    "Oof.",
+    "Ha, bye!",
+    "The classic.",
+    "Night night.",
+    "Made soup from whatever was in the fridge.",
+    "Went for a walk and got rained on twice.",
+    "My sister is visiting next month.",
+    "I'm learning to juggle, badly.",
+    "The upstairs neighbours got a piano.",
+    "Work is mostly meetings about meetings this week.",
+    "Did you see the storm last night?",
+    "Tried a new ramen place, it was fine.",
+    "The printer at work jammed in a new way.",
+    "I might cut my own hair this weekend.",
+    "Reading a thriller I can't put down.",
+    "Found twenty quid in an old coat.",
+    "Right, dinner's burning. Later!",
+    "Same here. Catch me up.",
+    "Sounds about right.",
+    "Okay, your turn. Any news?",
+    "Living history.",
+    "The photos are relentless and adorable.",
+    "House rules are on the fridge now.",
+    "I've been sleeping terribly.",
+    "Our landlord finally fixed the boiler.",
+]
+FACTS = [
+    "Picked up my first colony last Wednesday; the hive lives on the flat roof for now.",
+    "Enrolled in the carpentry evening course at Westmere College; classes are Thursdays.",
+    "I'm doing the lighting for A Month of Sundays at the Gatehouse. Tech week is brutal.",
+    "My grandfather's fountain pen finally came back from the repairer on the Shambles arcade.",
+    "Entered the Dunmore rapid open last Thursday; they've seeded me 12th.",
+]
+
+
+def test_what_every_note_shares_does_not_outrank_the_note_that_answers(
+    api: MemoryClient, chat: openai.OpenAI
+) -> None:
+    # Raw similarity favours the short notes: they are mostly the user's name, and so is the
+    # question. Measured from what the user's notes share, the one that answers comes near the
+    # top, though it shares no word with the question but the name.
+    user = unique("shared")
+    notes = [f"Lotte: {text}" for text in CHATTER * 2 + FACTS]
+    assert len(notes) >= 50  # enough notes for their main directions to be taken out
+    api.add_many(user, [{"content": t, "created_at": ago(i + 1)} for i, t in enumerate(notes)])
+    question = "Which pastime of Lotte's might earn them the occasional sting?"
+    answer = notes[-5]
+    assert rank(api.search(user, question, mode="dense", limit=100), answer) > 20
+    # A block with room for a fifth of the notes carries it.
+    messages = [{"role": "user", "content": question}]
+    received, _ = echo_chat(chat, messages, user_id=user, headers={"X-Context-Budget": "300"})
+    block = memory_block(received)
+    assert f"- {answer}" in block and block.count("\n- Lotte: ") <= len(notes) // 5
