@@ -334,6 +334,6 @@ def test_what_every_note_shares_does_not_outrank_the_note_that_answers(
     assert rank(api.search(user, question, mode="dense", limit=100), answer) > 20
     # A block with room for a fifth of the notes carries it.
     messages = [{"role": "user", "content": question}]
-    received, _ = echo_chat(chat, messages, user_id=user, headers={"X-Context-Budget": "300"})
+    received, _ = echo_chat(chat, messages, user_id=user, headers={"X-Context-Budget": "250"})
     block = memory_block(received)
     assert f"- {answer}" in block and block.count("\n- Lotte: ") <= len(notes) // 5
