@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.observability import Metrics
 from gateway.proxy.auth import Authenticator
+from gateway.proxy.request import read_body
 from gateway.ui import pages
 from gateway.ui.html import page, url
 from gateway.ui.session import COOKIE, Session, csrf_ok, issue, verify
@@ -138,7 +139,7 @@ class Inspector:
 
     async def _sign_in(self, request: Request) -> Response:
         _same_origin(request)
-        form = _parse(await _body(request, self._max_body))
+        form = _parse(await read_body(request, self._max_body))
         try:
             principal, secret = self._authenticator.identify(form.get("key", ""))
         except AuthenticationFailed:
@@ -158,7 +159,7 @@ class Inspector:
 
     async def _form(self, request: Request, session: Session) -> dict[str, str]:
         _same_origin(request)
-        form = _parse(await _body(request, self._max_body))
+        form = _parse(await read_body(request, self._max_body))
         if not csrf_ok(session, form.get("csrf")):
             raise Forbidden("The form's CSRF token is missing or wrong: reload the page.")
         return form
@@ -306,15 +307,6 @@ def _same_origin(request: Request) -> None:
     ):
         return
     raise Forbidden("This form was not sent from this gateway's own pages.")
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise InvalidRequest(f"The form is larger than {limit} bytes.")
-    return body
 
 
 def _parse(body: bytes) -> dict[str, str]:
