@@ -28,6 +28,7 @@ from gateway.audit import Action, AuditPage, AuditQuery, AuditTrail
 from gateway.config import GatewayConfig, RetrievalConfig
 from gateway.context.budget import Candidate, render_item
 from gateway.context.service import MemoryServices
+from gateway.context.stage import candidate
 from gateway.errors import InvalidRequest, PermissionDenied, StoreUnavailable
 from gateway.profile.model import FIELDS, FieldState, Profile
 from gateway.store.index import Hit
@@ -244,7 +245,10 @@ class MemoryService:
             (hit for hit in retrieved.hits if hit.memory.id not in chosen),
             key=lambda hit: (-self._categories.get(hit.memory.category, 0), -hit.score),
         )
-        items += [explain(self._candidate(hit), hit, False) for hit in left_out]
+        items += [
+            explain(candidate(hit, self._categories.get(hit.memory.category, 0)), hit, False)
+            for hit in left_out
+        ]
         return Preview(
             block=selection.block,
             tokens=selection.tokens,
@@ -253,18 +257,6 @@ class MemoryService:
             mode=retrieved.mode,
             outcome=retrieved.outcome,
             model=route.name,
-        )
-
-    def _candidate(self, hit: Hit) -> Candidate:
-        memory = hit.memory
-        priority = self._categories.get(memory.category, 0)
-        return Candidate(
-            memory.content,
-            memory.category,
-            priority,
-            hit.score,
-            memory.created_at.date(),
-            memory.id,
         )
 
     def _explained(
@@ -384,7 +376,7 @@ class MemoryService:
         """The users of the caller's tenant (an admin's: the one it named), sorted by id;
         ``query`` keeps those whose id contains it (case-insensitive)."""
         permit(caller, "read")
-        tenant = self._tenant(caller)
+        tenant = caller.acting_tenant()
         entries = await self._in_time(self._store.users(tenant))
         if query:
             needle = query.casefold()
@@ -441,9 +433,6 @@ class MemoryService:
     def _scope(self, caller: Caller, user_id: str, action: Permission) -> Scope:
         permit(caller, action)
         return caller.scope(user_id)
-
-    def _tenant(self, caller: Caller) -> str:
-        return caller.acting_tenant()
 
     async def _record(
         self,

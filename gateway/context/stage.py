@@ -161,7 +161,7 @@ class MemoryContext:
         )
         offset = len(tenant)
         ranked = (
-            tenant[i] if i < offset else _candidate(hits[i - offset], priorities[i]) for i in order
+            tenant[i] if i < offset else candidate(hits[i - offset], priorities[i]) for i in order
         )
         # The profile is ranked above every memory whatever the question: its share of the
         # budget is capped so that it cannot crowd out the memories the question needs.
@@ -219,7 +219,8 @@ def _headers(retrieved: Retrieved, selection: Selection) -> Mapping[str, str]:
     return headers
 
 
-def _candidate(hit: Hit, priority: int) -> Candidate:
+def candidate(hit: Hit, priority: int) -> Candidate:
+    """A ranked memory as a candidate for the block."""
     memory = hit.memory
     return Candidate(
         memory.content, memory.category, priority, hit.score, memory.created_at.date(), memory.id
