@@ -33,7 +33,7 @@ from gateway.errors import InvalidRequest, PermissionDenied, StoreUnavailable
 from gateway.profile.model import FIELDS, FieldState, Profile
 from gateway.store.index import Hit
 from gateway.store.ranking import Mode, recency
-from gateway.store.records import Memory, Scope, Status, utcnow
+from gateway.store.records import Memory, Scope, Status, iso, utcnow
 from gateway.store.store import NewMemory
 from gateway.tokens import TokenCounter
 from gateway.types import ChatRequest, Identity
@@ -210,7 +210,7 @@ class MemoryService:
         return {
             "object": "user.memories.export",
             "user_id": scope.user,
-            "exported_at": _iso(utcnow()),
+            "exported_at": iso(utcnow()),
             "memories": [m.public() for m in memories],
             "profile": profile.export(scope.user),
         }
@@ -466,9 +466,7 @@ class MemoryService:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso(moment)
 
 
 __all__ = [

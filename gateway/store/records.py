@@ -79,9 +79,9 @@ class Memory:
             "id": self.id,
             "content": self.content,
             "category": self.category,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "last_seen_at": _iso(self.seen_at),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "last_seen_at": iso(self.seen_at),
             "source": self.source,
             "evidence": self.evidence,
             "status": self.status,
@@ -98,5 +98,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
+    """UTC, ISO 8601 with a ``Z``: how the HTTP API writes every time."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
