@@ -208,7 +208,7 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
     )
     _with_litellm(registry, core)
     _with_messages_upstreams(registry, core)
-    core.audit = audit_trail(config, metrics)
+    core.audit = AuditTrail.for_config(config, metrics)
     if config.memory.enabled:
         memory = await start_memory(config, metrics, stack)
         core.memory = memory
@@ -218,12 +218,6 @@ async def start_core(config: GatewayConfig, stack: AsyncExitStack) -> Core:
             config, memory, registry, core.forwarder, metrics, stack, core.exchanges.restated
         )
     return core
-
-
-def audit_trail(config: GatewayConfig, metrics: Metrics | None) -> AuditTrail:
-    key = config.audit.digest_key
-    digest_key = key.get_secret_value().encode() if key is not None else None
-    return AuditTrail(config.audit_path(), digest_key=digest_key, metrics=metrics)
 
 
 def build_services(config: GatewayConfig, core: Core) -> Services:

@@ -339,7 +339,7 @@ async def import_lines(
     try:
         store = await asyncio.to_thread(open_store, config, embedder)
         try:
-            audit = AuditTrail(config.audit_path(), digest_key=_digest_key(config))
+            audit = AuditTrail.for_config(config)
             importer = Importer(
                 store, embedder, parser, batch_size=batch_size, on_error=on_error, audit=audit
             )
@@ -348,8 +348,3 @@ async def import_lines(
             await store.close()
     finally:
         embedder.close()
-
-
-def _digest_key(config: GatewayConfig) -> bytes | None:
-    key = config.audit.digest_key
-    return key.get_secret_value().encode() if key is not None else None

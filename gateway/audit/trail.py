@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import orjson
 
+from gateway.config import GatewayConfig
 from gateway.errors import StoreUnavailable
 from gateway.observability import Metrics
 
@@ -103,6 +104,13 @@ class AuditTrail:
         self._metrics = metrics
         # flock excludes other processes; threads of this one take turns on this lock first.
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_config(cls, config: GatewayConfig, metrics: Metrics | None = None) -> AuditTrail:
+        """The trail at ``config.audit_path()``, keyed by ``audit.digest_key`` when set."""
+        key = config.audit.digest_key
+        digest_key = key.get_secret_value().encode() if key is not None else None
+        return cls(config.audit_path(), digest_key=digest_key, metrics=metrics)
 
     @property
     def path(self) -> Path:
