@@ -71,12 +71,8 @@ class MemoryContext:
             personalization = None
         if held_out:
             retrieved, profile = _HELD_OUT, None
-        elif personalization is None:
-            retrieved, profile = await self._retrieve(identity, chat), None
         else:
-            retrieved, profile = await personalization.alongside(
-                scope, self._retrieve(identity, chat)
-            )
+            retrieved, profile = await self._recall(scope, identity, chat, personalization)
         assembled = time.perf_counter()
         selection = await self._select(identity, chat, route, retrieved, personalization, profile)
         if personalization is not None and selection.dropped:
@@ -105,15 +101,22 @@ class MemoryContext:
         assert identity.user is not None
         scope = Scope(identity.tenant, identity.user)
         personalization = self._personalization if identity.personalization else None
-        if personalization is None:
-            retrieved, profile = await self._retrieve(identity, chat), None
-        else:
-            retrieved, profile = await personalization.alongside(
-                scope, self._retrieve(identity, chat)
-            )
+        retrieved, profile = await self._recall(scope, identity, chat, personalization)
         return retrieved, await self._select(
             identity, chat, route, retrieved, personalization, profile
         )
+
+    async def _recall(
+        self,
+        scope: Scope,
+        identity: Identity,
+        chat: ChatRequest,
+        personalization: Personalization | None,
+    ) -> tuple[Retrieved, Profile | None]:
+        """The user's memories for ``chat``, and their profile, read side by side."""
+        if personalization is None:
+            return await self._retrieve(identity, chat), None
+        return await personalization.alongside(scope, self._retrieve(identity, chat))
 
     async def _retrieve(self, identity: Identity, chat: ChatRequest) -> Retrieved:
         assert identity.user is not None
